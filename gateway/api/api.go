@@ -1,0 +1,50 @@
+// Package api holds the wire types shared by the gateway, the harness and the
+// acceptance suite: the error envelope, reason codes, health bodies and the OIDs that
+// bind a grant into a federation client certificate. Standard library only.
+package api
+
+import "encoding/asn1"
+
+// The custom X.509 extensions of a federation client certificate. Each value is the DER
+// UTF8String of a canonical lowercase UUID. 99999 is a placeholder private enterprise
+// number: a deployment registers its own.
+var (
+	OIDGrantID       = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}
+	OIDSubjectUserID = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 2}
+	// OIDStepProvisioner is step-ca's own extension naming the provisioner that issued
+	// a certificate.
+	OIDStepProvisioner = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 37476, 9000, 64, 1}
+)
+
+// ErrorBody is the envelope of every error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error is a stable, safe reason code with a message meant for the caller.
+type Error struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// Reason codes.
+const (
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal_error"
+	CodeUnavailable      = "unavailable"
+)
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string  `json:"status"` // ok | ready | unavailable
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is one dependency's state in a readiness answer.
+type Check struct {
+	Name      string `json:"name"`
+	Status    string `json:"status"` // up | down
+	LatencyMS int64  `json:"latency_ms"`
+}

@@ -1,0 +1,261 @@
+// Package config loads gateway.json (SPEC §4): strict decoding, GATEWAY_* environment
+// overrides, per-tier validation that names the offending field, and relative paths
+// resolved against the file's own folder. Secrets are never held here, only the paths
+// of the files that hold them.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// Tiers.
+const (
+	TierLocal      = "local"
+	TierStandalone = "standalone"
+	TierFederated  = "federated"
+)
+
+// Config is the whole of gateway.json.
+type Config struct {
+	Tier           string     `json:"tier"`
+	Site           string     `json:"site"`
+	Listen         Listen     `json:"listen"`
+	Federation     Federation `json:"federation"`
+	Storage        Storage    `json:"storage"`
+	Valkey         Valkey     `json:"valkey"`
+	CA             CA         `json:"ca"`
+	SealingKeyFile string     `json:"sealing_key_file"`
+
+	// Warnings collects deprecations met while loading (the caller logs them).
+	Warnings []string `json:"-"`
+}
+
+type Listen struct {
+	API        string `json:"api"`
+	Federation string `json:"federation"`
+}
+
+type Federation struct {
+	PublicURL          string   `json:"public_url"`
+	EnrollmentTokenTTL Duration `json:"enrollment_token_ttl"`
+	GrantTTL           Duration `json:"grant_ttl"`
+}
+
+type Storage struct {
+	PostgresURLFile string `json:"postgres_url_file"`
+	SQLitePath      string `json:"sqlite_path"`
+}
+
+type Valkey struct {
+	URL     string `json:"url"`
+	URLFile string `json:"url_file"`
+}
+
+type CA struct {
+	URL                     string `json:"url"`
+	Root                    string `json:"root"`
+	Provisioner             string `json:"provisioner"`
+	ProvisionerPasswordFile string `json:"provisioner_password_file"`
+	ListenerProvisioner     string `json:"listener_provisioner"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("15m").
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("must be a duration string such as \"15m\"")
+	}
+	return d.Set(s)
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Set parses a duration string (also used for environment overrides).
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a positive duration such as \"15m\"", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// EnvPrefix starts every environment override: GATEWAY_LISTEN_API overrides listen.api.
+const EnvPrefix = "GATEWAY_"
+
+// Load reads the config at path ("" means no file: the zero-setup local tier), applies
+// environment overrides from lookup, fills defaults and validates.
+func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
+	cfg := &Config{}
+	dir, _ := os.Getwd()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decode(b, cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Dir(abs)
+	}
+	if err := applyEnv(reflect.ValueOf(cfg).Elem(), EnvPrefix, "", lookup); err != nil {
+		return nil, err
+	}
+	if err := cfg.normalise(dir); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func decode(b []byte, cfg *Config) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			return fmt.Errorf("field %q: expected a %s", typeErr.Field, typeErr.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// applyEnv walks the struct by its JSON names: GATEWAY_CA_PROVISIONER_PASSWORD_FILE
+// sets ca.provisioner_password_file.
+func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		field, fpath := v.Field(i), join(path, name)
+		key := prefix + strings.ToUpper(strings.ReplaceAll(fpath, ".", "_"))
+		switch p := field.Addr().Interface().(type) {
+		case *string:
+			if s, ok := lookup(key); ok {
+				*p = s
+			}
+		case *Duration:
+			if s, ok := lookup(key); ok {
+				if err := p.Set(s); err != nil {
+					return fmt.Errorf("config: %s (field %q): %w", key, fpath, err)
+				}
+			}
+		default:
+			if field.Kind() == reflect.Struct {
+				if err := applyEnv(field, prefix, fpath, lookup); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// normalise fills defaults, checks the tier's required fields and resolves paths.
+func (c *Config) normalise(dir string) error {
+	switch c.Tier {
+	case "":
+		c.Tier = TierLocal
+	case "team":
+		c.Tier = TierStandalone
+		c.Warnings = append(c.Warnings, `tier "team" is deprecated: write "standalone"`)
+	case TierLocal, TierStandalone, TierFederated:
+	default:
+		return fmt.Errorf("config: field \"tier\": unknown tier %q (use local, standalone or federated)", c.Tier)
+	}
+	if c.Site == "" && c.Tier == TierLocal {
+		c.Site = "local"
+	}
+	if c.Listen.API == "" && c.Tier == TierLocal {
+		c.Listen.API = "127.0.0.1:8080"
+	}
+	if c.Storage.SQLitePath == "" {
+		c.Storage.SQLitePath = "data/gateway.db"
+	}
+	if c.CA.ListenerProvisioner == "" {
+		c.CA.ListenerProvisioner = "gateway"
+	}
+	if c.Federation.EnrollmentTokenTTL.Duration == 0 {
+		c.Federation.EnrollmentTokenTTL.Duration = 15 * time.Minute
+	}
+	if c.Federation.GrantTTL.Duration == 0 {
+		c.Federation.GrantTTL.Duration = 2160 * time.Hour
+	}
+	for _, field := range c.required() {
+		if field.value == "" {
+			return fmt.Errorf("config: the %s tier requires field %q", c.Tier, field.name)
+		}
+	}
+	if c.Tier == TierFederated && c.Valkey.URL == "" && c.Valkey.URLFile == "" {
+		return errors.New(`config: the federated tier requires field "valkey.url" (or "valkey.url_file" when the URL holds a password)`)
+	}
+	for _, p := range []*string{&c.Storage.PostgresURLFile, &c.Storage.SQLitePath, &c.Valkey.URLFile,
+		&c.CA.Root, &c.CA.ProvisionerPasswordFile, &c.SealingKeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return nil
+}
+
+type requiredField struct{ name, value string }
+
+func (c *Config) required() []requiredField {
+	switch c.Tier {
+	case TierStandalone:
+		return []requiredField{{"site", c.Site}, {"listen.api", c.Listen.API},
+			{"storage.postgres_url_file", c.Storage.PostgresURLFile}}
+	case TierFederated:
+		return []requiredField{{"site", c.Site}, {"listen.api", c.Listen.API},
+			{"listen.federation", c.Listen.Federation}, {"federation.public_url", c.Federation.PublicURL},
+			{"storage.postgres_url_file", c.Storage.PostgresURLFile},
+			{"ca.url", c.CA.URL}, {"ca.root", c.CA.Root}, {"ca.provisioner", c.CA.Provisioner},
+			{"ca.provisioner_password_file", c.CA.ProvisionerPasswordFile},
+			{"sealing_key_file", c.SealingKeyFile}}
+	}
+	return nil
+}
+
+// ReadSecret reads a secret file and trims the trailing newline. The error names the
+// file, never its content.
+func ReadSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	return s, nil
+}

@@ -1,0 +1,119 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const federated = `{"tier": "federated", "site": "work",
+ "listen": {"api": "127.0.0.1:8080", "federation": "127.0.0.1:8443"},
+ "federation": {"public_url": "https://127.0.0.1:8443"},
+ "storage": {"postgres_url_file": "secrets/pg.url"},
+ "valkey": {"url": "redis://127.0.0.1:6379/0"},
+ "ca": {"url": "https://127.0.0.1:9000", "root": "ca/root_ca.crt",
+        "provisioner": "federation", "provisioner_password_file": "secrets/ca.pass"},
+ "sealing_key_file": "secrets/sealing.key"}`
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gateway.json")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadFederatedExample(t *testing.T) {
+	p := write(t, federated)
+	cfg, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	checks := []struct{ name, got, want string }{
+		{"tier", cfg.Tier, TierFederated},
+		{"postgres_url_file resolved", cfg.Storage.PostgresURLFile, filepath.Join(dir, "secrets/pg.url")},
+		{"ca.root resolved", cfg.CA.Root, filepath.Join(dir, "ca/root_ca.crt")},
+		{"listener provisioner default", cfg.CA.ListenerProvisioner, "gateway"},
+		{"valkey url kept", cfg.Valkey.URL, "redis://127.0.0.1:6379/0"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.Federation.EnrollmentTokenTTL.Duration != 15*time.Minute || cfg.Federation.GrantTTL.Duration != 2160*time.Hour {
+		t.Errorf("defaults: got %v / %v", cfg.Federation.EnrollmentTokenTTL, cfg.Federation.GrantTTL)
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name, body string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown field", `{"tier":"local","colour":"blue"}`, nil, `unknown field "colour"`},
+		{"unknown nested field", `{"tier":"local","listen":{"apii":"x"}}`, nil, `unknown field "apii"`},
+		{"unknown tier", `{"tier":"cluster"}`, nil, `field "tier": unknown tier "cluster"`},
+		{"wrong type", `{"tier": 3}`, nil, `field "tier"`},
+		{"missing ca.url", strings.Replace(federated, `"url": "https://127.0.0.1:9000", `, "", 1), nil, `field "ca.url"`},
+		{"missing valkey", strings.Replace(federated, `"valkey": {"url": "redis://127.0.0.1:6379/0"},`, "", 1), nil, `"valkey.url"`},
+		{"standalone needs postgres", `{"tier":"standalone","site":"x","listen":{"api":"127.0.0.1:1"}}`, nil, `field "storage.postgres_url_file"`},
+		{"bad duration", `{"federation":{"grant_ttl":"soon"}}`, nil, `"soon" is not a positive duration`},
+		{"bad env duration", `{}`, map[string]string{"GATEWAY_FEDERATION_GRANT_TTL": "-1h"}, `GATEWAY_FEDERATION_GRANT_TTL (field "federation.grant_ttl")`},
+		{"env unknown tier", `{}`, map[string]string{"GATEWAY_TIER": "nope"}, `unknown tier "nope"`},
+		{"trailing data", `{} {}`, nil, "trailing data"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.body), env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvOverridesEveryLevel(t *testing.T) {
+	cfg, err := Load(write(t, federated), env(map[string]string{
+		"GATEWAY_LISTEN_API":                   "127.0.0.1:9999",
+		"GATEWAY_CA_PROVISIONER_PASSWORD_FILE": "/abs/pass",
+		"GATEWAY_FEDERATION_GRANT_TTL":         "1h",
+		"GATEWAY_SITE":                         "office",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen.API != "127.0.0.1:9999" || cfg.CA.ProvisionerPasswordFile != "/abs/pass" ||
+		cfg.Federation.GrantTTL.Duration != time.Hour || cfg.Site != "office" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestTeamIsADeprecatedAliasOfStandalone(t *testing.T) {
+	cfg, err := Load(write(t, `{"tier":"team","site":"x","listen":{"api":"127.0.0.1:1"},"storage":{"postgres_url_file":"pg"}}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tier != TierStandalone || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "deprecated") {
+		t.Fatalf("tier %q warnings %v", cfg.Tier, cfg.Warnings)
+	}
+}
+
+func TestNoFileIsTheLocalTier(t *testing.T) {
+	cfg, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tier != TierLocal || !strings.HasSuffix(cfg.Storage.SQLitePath, filepath.Join("data", "gateway.db")) {
+		t.Fatalf("got %+v", cfg)
+	}
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+func statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Describe the running world",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := readState()
+			if err != nil {
+				return err
+			}
+			if !world.Alive(st.Pid) {
+				return fmt.Errorf("the world's owner (pid %d) is gone: run `go run ./harness down` to clean up", st.Pid)
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st.World)
+			}
+			printWorld(os.Stdout, *st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the world as JSON")
+	return cmd
+}
+
+func downCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Stop the running world and remove its run directory, or clean up after a crashed one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := readState()
+			if err != nil {
+				return err
+			}
+			if world.Alive(st.Pid) {
+				fmt.Printf("stopping the world (pid %d)…\n", st.Pid)
+				_ = syscall.Kill(st.Pid, syscall.SIGTERM)
+				deadline := time.Now().Add(45 * time.Second)
+				for world.Alive(st.Pid) && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+				}
+				if world.Alive(st.Pid) {
+					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
+				}
+			}
+			if n := world.KillLeftovers(st.World.RunDir, st.ProcessGrps); n > 0 {
+				fmt.Printf("killed %d leftover process(es)\n", n)
+			}
+			if err := os.RemoveAll(st.World.RunDir); err != nil {
+				return fmt.Errorf("remove %s: %w", st.World.RunDir, err)
+			}
+			if err := os.Remove(statePath()); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			fmt.Println("world removed")
+			return nil
+		},
+	}
+}
+
+// printWorld prints the sites table, demo users and ready-to-paste commands.
+func printWorld(out io.Writer, st state) {
+	d := st.World
+	names := make([]string, 0, len(d.Sites))
+	for n := range d.Sites {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(out, "\nMosaic federation world — booted in %.1fs, run directory %s\n\n", st.BootSeconds, d.RunDir)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tAPI\tFEDERATION\tSTEP-CA\tVALKEY")
+	for _, n := range names {
+		s := d.Sites[n]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, s.APIURL, s.FederationURL, s.CAURL, s.ValkeyURL)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nThrow-away credentials of this run (printed by design):")
+	for _, n := range names {
+		s := d.Sites[n]
+		fmt.Fprintf(out, "  %s  postgres  %s\n", n, s.PostgresURL)
+		fmt.Fprintf(out, "  %s  config    %s\n", n, s.Config)
+		for _, u := range s.Users {
+			fmt.Fprintf(out, "  %s  user      %s  token %s\n", n, u.Email, u.Token)
+		}
+	}
+	fmt.Fprintln(out, "\nTry:")
+	for _, n := range names {
+		s := d.Sites[n]
+		fmt.Fprintf(out, "  curl -s %s/readyz\n", s.APIURL)
+		if len(s.Users) > 0 {
+			fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/tasks?source=all'\n", s.Users[0].Token, s.APIURL)
+		}
+		fmt.Fprintf(out, "  psql '%s'\n", strings.TrimSpace(s.PostgresURL))
+	}
+}

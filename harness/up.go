@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+type upFlags struct {
+	sites   string
+	backend string
+	detach  bool
+	timeout time.Duration
+}
+
+func (f *upFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.sites, "sites", "home,work", "sites to boot; the first is the requesting site")
+	cmd.Flags().StringVar(&f.backend, "backend", "auto", "process, docker or auto (docker only when an engine answers)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 3*time.Minute, "give up booting after this long")
+}
+
+func (f *upFlags) args() []string {
+	return []string{"--sites", f.sites, "--backend", f.backend, "--timeout", f.timeout.String()}
+}
+
+func upCmd() *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Boot the world, print how to use it, and keep it running until Ctrl-C",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := refuseRunningWorld(); err != nil {
+				return err
+			}
+			gw, err := buildGateway()
+			if err != nil {
+				return err
+			}
+			if f.detach {
+				return detach(f, gw)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runWorld(ctx, f, gw, os.Stdout, func() { fmt.Println("\nPress Ctrl-C to stop the world and remove it.") })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&f.detach, "detach", false, "return once ready and leave the world running (stop it with `harness down`)")
+	return cmd
+}
+
+// superviseCmd is the background owner of a detached world: started with setsid by
+// `up --detach`, it reports progress on fd 3 until the world is ready, then closes it.
+func superviseCmd() *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:    "supervise",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			gw, _ := cmd.Flags().GetString("gateway-bin")
+			// fd 3 must not leak into the world's children, or the reader in `up
+			// --detach` would never see EOF.
+			syscall.CloseOnExec(3)
+			report := os.NewFile(3, "report")
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			return runWorld(ctx, f, gw, report, func() { report.Close() })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().String("gateway-bin", "", "built gateway binary")
+	return cmd
+}
+
+// runWorld boots, records the state file, prints the sites table, calls ready, and
+// holds the world until ctx ends; then it tears everything down.
+func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer, ready func()) error {
+	bootCtx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	w, err := world.Up(bootCtx, world.Options{
+		Sites:      strings.Split(f.sites, ","),
+		Backend:    f.backend,
+		BinDir:     world.DefaultBinDir(),
+		GatewayBin: gatewayBin,
+		Progress:   out,
+		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Down()
+	st := state{Pid: os.Getpid(), ProcessGrps: w.ProcessGroups(), BootSeconds: w.BootTime.Seconds(), World: w.Describe()}
+	if err := writeState(st); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	defer os.Remove(statePath())
+	printWorld(out, st)
+	ready()
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "harness: stopping the world")
+	return nil
+}
+
+// detach starts `harness supervise` in its own session, relays its progress lines
+// until it reports ready (or dies), then returns.
+func detach(f *upFlags, gatewayBin string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(filepath.Dir(statePath()), "supervisor.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, append([]string{"supervise", "--gateway-bin", gatewayBin}, f.args()...)...)
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = logf, logf, []*os.File{pw}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	pw.Close()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		fmt.Println(sc.Text())
+	}
+	st, err := readState()
+	if err != nil || st.Pid != cmd.Process.Pid || !world.Alive(st.Pid) {
+		_ = cmd.Wait()
+		return fmt.Errorf("the world did not come up; the supervisor's log is %s:\n%s", logPath, tailFile(logPath))
+	}
+	_ = cmd.Process.Release()
+	fmt.Printf("\nDetached (supervisor pid %d, log %s). Stop it with: go run ./harness down\n", st.Pid, logPath)
+	return nil
+}
+
+func refuseRunningWorld() error {
+	st, err := readState()
+	if errors.Is(err, errNoWorld) {
+		return nil
+	}
+	if err == nil && !world.Alive(st.Pid) {
+		return fmt.Errorf("a previous world (pid %d) died without cleaning up: run `go run ./harness down` first", st.Pid)
+	}
+	if err == nil {
+		return fmt.Errorf("a world is already running (pid %d, %s): `go run ./harness status` shows it, `go run ./harness down` stops it", st.Pid, st.World.RunDir)
+	}
+	return err
+}
+
+// buildGateway compiles ./gateway into .cache/bin so the boot time counts no compile.
+func buildGateway() (string, error) {
+	root, err := world.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(root, ".cache", "bin", "gateway")
+	cmd := exec.Command("go", "build", "-o", out, "./gateway")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build the gateway: %w", err)
+	}
+	return out, nil
+}
+
+func tailFile(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
