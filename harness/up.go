@@ -25,6 +25,8 @@ type upFlags struct {
 	backend string
 	detach  bool
 	timeout time.Duration
+	// gatewayBin is a prebuilt gateway (default: build ./gateway into .cache/bin).
+	gatewayBin string
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
@@ -47,9 +49,12 @@ func upCmd() *cobra.Command {
 			if err := refuseRunningWorld(); err != nil {
 				return err
 			}
-			gw, err := buildGateway()
-			if err != nil {
-				return err
+			gw := f.gatewayBin
+			if gw == "" {
+				var err error
+				if gw, err = buildGateway(); err != nil {
+					return err
+				}
 			}
 			if f.detach {
 				return detach(f, gw)
@@ -61,6 +66,7 @@ func upCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&f.detach, "detach", false, "return once ready and leave the world running (stop it with `harness down`)")
+	cmd.Flags().StringVar(&f.gatewayBin, "gateway-bin", "", "use this gateway binary instead of building ./gateway")
 	return cmd
 }
 
@@ -73,18 +79,17 @@ func superviseCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			gw, _ := cmd.Flags().GetString("gateway-bin")
 			// fd 3 must not leak into the world's children, or the reader in `up
 			// --detach` would never see EOF.
 			syscall.CloseOnExec(3)
 			report := os.NewFile(3, "report")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
-			return runWorld(ctx, f, gw, report, func() { report.Close() })
+			return runWorld(ctx, f, f.gatewayBin, report, func() { report.Close() })
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().String("gateway-bin", "", "built gateway binary")
+	cmd.Flags().StringVar(&f.gatewayBin, "gateway-bin", "", "built gateway binary")
 	return cmd
 }
 

@@ -1,6 +1,6 @@
 {{- /*
   Federation client certificates. Identity comes only from the SIGNED claims of the
-  one-time token the gateway mints (.Token), never from the CSR or .Insecure.
+  one-time token the gateway mints (.Token), never from the CSR or unsigned request data.
   Subject CN = grant id, no SANs, clientAuth only, and the two Mosaic OIDs
   (1.3.6.1.4.1.99999 is a placeholder enterprise number).
 */ -}}

@@ -1,0 +1,76 @@
+package acceptance
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+var _ = Describe("The harness command", Label("harness"), func() {
+	It("[H-3] runs a detached world that status --json describes and down removes without a trace", func(ctx SpecContext) {
+		statePath := filepath.Join(GinkgoT().TempDir(), "state.json")
+		env := []string{"MOSAIC_HARNESS_STATE=" + statePath, "MOSAIC_BIN_DIR=" + the.BinDir}
+		harness := func(args ...string) *gexec.Session { return run(env, the.HarnessBin, args...) }
+
+		By("refusing status and down when no world runs")
+		Expect(harness("status").ExitCode()).NotTo(Equal(0))
+
+		up := harness("up", "--detach", "--gateway-bin", the.GatewayBin)
+		Expect(up.ExitCode()).To(Equal(0))
+		Expect(up.Out).To(gbytes.Say("world ready in"))
+		DeferCleanup(func() { harness("down") })
+
+		By("keeping the state file private")
+		st, err := os.Stat(statePath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+
+		By("refusing a second world while one runs")
+		Expect(harness("up", "--detach", "--gateway-bin", the.GatewayBin).ExitCode()).NotTo(Equal(0))
+
+		status := harness("status", "--json")
+		Expect(status.ExitCode()).To(Equal(0))
+		var d world.Description
+		Expect(json.Unmarshal(status.Out.Contents(), &d)).To(Succeed())
+		Expect(d.RunDir).To(BeADirectory())
+		Expect(d.Sites).To(HaveKey("home"))
+		Expect(d.Sites).To(HaveKey("work"))
+		for name, s := range d.Sites {
+			for field, p := range map[string]string{"ca_root": s.CARoot, "config": s.Config} {
+				Expect(filepath.IsAbs(p)).To(BeTrue(), "%s.%s", name, field)
+				Expect(p).To(BeARegularFile(), "%s.%s", name, field)
+			}
+			Expect(s.PostgresURL).To(HavePrefix("postgres://"))
+			Expect(s.ValkeyURL).To(HavePrefix("redis://"))
+			Expect(s.CAURL).To(HavePrefix("https://127.0.0.1:"))
+			Expect(s.FederationURL).To(HavePrefix("https://127.0.0.1:"))
+			Expect(getJSON(ctx, http.DefaultClient, s.APIURL+"/readyz", nil)).To(Equal(http.StatusOK), name)
+		}
+
+		var owner struct {
+			Pid    int   `json:"pid"`
+			Groups []int `json:"process_groups"`
+		}
+		b, err := os.ReadFile(statePath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal(b, &owner)).To(Succeed())
+		Expect(world.Leftovers(d.RunDir, owner.Groups)).NotTo(BeEmpty())
+
+		down := harness("down")
+		Expect(down.ExitCode()).To(Equal(0))
+		Expect(world.Alive(owner.Pid)).To(BeFalse())
+		Eventually(func() []int { return world.Leftovers(d.RunDir, owner.Groups) }).
+			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
+		Expect(d.RunDir).NotTo(BeADirectory())
+		Expect(statePath).NotTo(BeAnExistingFile())
+		Expect(harness("status").ExitCode()).NotTo(Equal(0))
+	}, SpecTimeout(Timeouts.Boot))
+})

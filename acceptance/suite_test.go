@@ -1,0 +1,98 @@
+// Package acceptance is the Ginkgo v2 suite that drives real servers — step-ca,
+// PostgreSQL with pgvector, Valkey and the gateways — booted once per run by the
+// harness library, and the real CLI binaries. Nothing here is a mock.
+package acceptance
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+func TestAcceptance(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Mosaic federation acceptance")
+}
+
+// suite is what process 1 hands every process: the world's description and the
+// binaries it built.
+type suite struct {
+	World      world.Description `json:"world"`
+	GatewayBin string            `json:"gateway_bin"`
+	HarnessBin string            `json:"harness_bin"`
+	BinDir     string            `json:"bin_dir"` // step-ca and step
+}
+
+var (
+	the suite
+	// shared is the booted world, on process 1 only: Serial specs (which Ginkgo runs on
+	// process 1) use it to stop and start shared services.
+	shared *world.World
+)
+
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	s := suite{BinDir: world.DefaultBinDir()}
+	var err error
+	By("building the gateway and harness binaries")
+	s.GatewayBin, err = gexec.Build("github.com/mosaic-federation/mosaic/gateway")
+	Expect(err).NotTo(HaveOccurred())
+	s.HarnessBin, err = gexec.Build("github.com/mosaic-federation/mosaic/harness")
+	Expect(err).NotTo(HaveOccurred())
+
+	By("booting the two-site world")
+	shared, err = world.Up(ctx, world.Options{
+		Backend:    "process",
+		BinDir:     s.BinDir,
+		GatewayBin: s.GatewayBin,
+		Progress:   GinkgoWriter,
+		KeepRunDir: os.Getenv("MOSAIC_KEEP_RUN_DIR") != "",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	fmt.Fprintf(GinkgoWriter, "world booted in %.1fs at %s\n", shared.BootTime.Seconds(), shared.RunDir)
+	s.World = shared.Describe()
+	b, err := json.Marshal(s)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}, func(b []byte) {
+	Expect(json.Unmarshal(b, &the)).To(Succeed())
+}, NodeTimeout(Timeouts.Boot))
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	if shared == nil {
+		return
+	}
+	runDir, pgids := shared.RunDir, shared.ProcessGroups()
+	shared.Down()
+	gexec.CleanupBuildArtifacts()
+	Eventually(func() []int { return world.Leftovers(runDir, pgids) }).
+		WithTimeout(Timeouts.Teardown).Should(BeEmpty(), "processes of the run left after teardown")
+})
+
+// On a failed spec, print the tail of every service's log of the shared world.
+var _ = AfterEach(func() {
+	if !CurrentSpecReport().Failed() {
+		return
+	}
+	for name, site := range the.World.Sites {
+		logs, _ := filepath.Glob(filepath.Join(site.Dir, "logs", "*.log"))
+		for _, l := range logs {
+			fmt.Fprintf(GinkgoWriter, "\n--- %s: %s (last lines)\n%s\n", name, filepath.Base(l), tail(l, 25))
+		}
+	}
+})
+
+// site returns a site of the shared world by name.
+func site(name string) world.SiteInfo {
+	GinkgoHelper()
+	s, ok := the.World.Sites[name]
+	Expect(ok).To(BeTrue(), "no site %q in the world", name)
+	return s
+}
