@@ -119,8 +119,6 @@ func TestConfigureCA(t *testing.T) {
 	}
 }
 
-
-
 func TestSiteNames(t *testing.T) {
 	for _, tc := range []struct {
 		name string
