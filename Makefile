@@ -1,5 +1,7 @@
 # The two commands a new user needs: `make up` (the two-site demo) and `make test`
 # (every test). Both run `make deps` first, which installs whatever is missing.
+SHELL     := bash
+.SHELLFLAGS := -o pipefail -c
 GO        ?= go
 BIN       := $(CURDIR)/.cache/bin
 REPORTS   := $(CURDIR)/reports
@@ -34,7 +36,10 @@ unit:
 
 acceptance: deps
 	@mkdir -p $(REPORTS)
-	$(GINKGO) $(GINKGO_FLAGS) ./acceptance
+	@rc=0; $(GINKGO) $(GINKGO_FLAGS) ./acceptance 2>&1 | tee $(REPORTS)/acceptance.log || rc=$$?; \
+	sed 's/\x1b\[[0-9;]*m//g' $(REPORTS)/acceptance.log | sed -n -E \
+		's/.* ([0-9]+) Passed \| ([0-9]+) Failed \| [0-9]+ Pending \| ([0-9]+) Skipped.*/acceptance: \1 passed, \2 failed, \3 skipped/p'; \
+	exit $$rc
 
 build:
 	$(GO) build -o $(BIN)/gateway ./gateway
