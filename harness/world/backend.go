@@ -26,13 +26,13 @@ type Backend interface {
 	StartGateway(ctx context.Context, s *Site, name string, overrides map[string]any) (*Gateway, error)
 }
 
-func newBackend(opts Options) (Backend, error) {
+func newBackend(opts Options, onlyPostgres bool) (Backend, error) {
 	switch opts.Backend {
 	case "process", "auto":
 		// auto would pick docker when an engine answers; until the docker backend is
 		// built, every host gets the process backend.
 		b := &processBackend{opts: opts}
-		return b, b.check()
+		return b, b.check(onlyPostgres)
 	case "docker":
 		return nil, errors.New("the docker backend is not built yet: use --backend process (the default on hosts without a Docker engine)")
 	default:

@@ -24,16 +24,10 @@ type processBackend struct {
 
 func (b *processBackend) Name() string { return "process" }
 
-// check finds every program up front so a missing one fails before anything starts.
-func (b *processBackend) check() error {
+// check finds the programs up front so a missing one fails before anything starts:
+// PostgreSQL's always, step-ca's and Valkey's unless only PostgreSQL is wanted.
+func (b *processBackend) check(onlyPostgres bool) error {
 	var err error
-	dir := b.opts.BinDir
-	if b.bins.stepCA, err = findBin(dir, "step-ca"); err != nil {
-		return err
-	}
-	if b.bins.step, err = findBin(dir, "step"); err != nil {
-		return err
-	}
 	pgBin := postgresBinDir()
 	if b.bins.postgres, err = findBin(pgBin, "postgres"); err != nil {
 		return err
@@ -41,13 +35,22 @@ func (b *processBackend) check() error {
 	if b.bins.initdb, err = findBin(pgBin, "initdb"); err != nil {
 		return err
 	}
+	if b.pgCred, err = unprivilegedCredential(); err != nil || onlyPostgres {
+		return err
+	}
+	dir := b.opts.BinDir
+	if b.bins.stepCA, err = findBin(dir, "step-ca"); err != nil {
+		return err
+	}
+	if b.bins.step, err = findBin(dir, "step"); err != nil {
+		return err
+	}
 	if b.bins.valkey, err = findBin("", "valkey-server"); err != nil {
 		if b.bins.valkey, err = findBin("", "redis-server"); err != nil {
 			return fmt.Errorf("neither valkey-server nor redis-server is installed: run `make deps`")
 		}
 	}
-	b.pgCred, err = unprivilegedCredential()
-	return err
+	return nil
 }
 
 // postgresBinDir is the newest /usr/lib/postgresql/<major>/bin (Debian's layout), or

@@ -70,12 +70,7 @@ func (s *Site) logPath(service string) string { return s.path(logsDir, service+"
 // boot starts the site: CA, PostgreSQL and Valkey in parallel, then the gateway.
 func (s *Site) boot(ctx context.Context) error {
 	w := s.world
-	for _, d := range []string{s.Dir, s.path(secretsDir), s.path(logsDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-	}
-	if err := os.Chmod(s.Dir, 0o711); err != nil {
+	if err := s.makeDirs(); err != nil {
 		return err
 	}
 	steps := []struct {
@@ -110,6 +105,17 @@ func (s *Site) boot(ctx context.Context) error {
 	s.Gateway = gw
 	w.progress("%-5s gateway ready at %s", s.Name, gw.APIURL)
 	return nil
+}
+
+// makeDirs creates the site directory (traversable for the PostgreSQL user) and its
+// private secrets and logs folders.
+func (s *Site) makeDirs() error {
+	for _, d := range []string{s.Dir, s.path(secretsDir), s.path(logsDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(s.Dir, 0o711)
 }
 
 // StartGateway starts an extra gateway on this site (fresh ports, its own config file

@@ -79,10 +79,13 @@ func (w *World) Site(name string) *Site {
 // down whatever had started and returns the first error.
 func Up(ctx context.Context, opts Options) (*World, error) {
 	start := time.Now()
+	if opts.GatewayBin == "" {
+		return nil, errors.New("world: Options.GatewayBin is required (build ./gateway first)")
+	}
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	backend, err := newBackend(opts)
+	backend, err := newBackend(opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -124,9 +127,6 @@ func (o *Options) fill() error {
 			return fmt.Errorf("site %q named twice", s)
 		}
 		seen[s] = true
-	}
-	if o.GatewayBin == "" {
-		return errors.New("world: Options.GatewayBin is required (build ./gateway first)")
 	}
 	if o.Backend == "" {
 		o.Backend = "auto"
@@ -220,4 +220,31 @@ func stopAll(svcs []Service) {
 		}()
 	}
 	wg.Wait()
+}
+
+// StandalonePostgres boots a single PostgreSQL cluster with pgvector, and nothing else,
+// for tests of the storage layer. Down() the returned world when done.
+func StandalonePostgres(ctx context.Context, opts Options) (*World, *Postgres, error) {
+	opts.Sites = []string{"pg"}
+	if err := opts.fill(); err != nil {
+		return nil, nil, err
+	}
+	backend, err := newBackend(opts, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := &World{RunDir: opts.RunDir, Sites: map[string]*Site{}, Order: opts.Sites, opts: opts, backend: backend, start: time.Now()}
+	s := &Site{Name: "pg", Dir: filepath.Join(opts.RunDir, "pg"), world: w}
+	w.Sites["pg"] = s
+	if err := s.makeDirs(); err != nil {
+		w.Down()
+		return nil, nil, err
+	}
+	pg, err := backend.StartPostgres(ctx, s)
+	if err != nil {
+		w.Down()
+		return nil, nil, err
+	}
+	s.Postgres = pg
+	return w, pg, nil
 }

@@ -1,0 +1,108 @@
+package api
+
+import "time"
+
+// Resources a site serves. Credentials are native data but never a resource.
+const (
+	ResourceTasks    = "tasks"
+	ResourceNotes    = "notes"
+	ResourceMemories = "memories"
+)
+
+// Resources lists every resource name, in a fixed order.
+var Resources = []string{ResourceTasks, ResourceNotes, ResourceMemories}
+
+// Task statuses.
+const (
+	StatusOpen       = "open"
+	StatusInProgress = "in_progress"
+	StatusDone       = "done"
+)
+
+// Item is one row of any resource as it travels: the resource's fields plus _source.
+type Item interface{ isItem() }
+
+// Task is a to-do owned by a user, optionally shared with a team.
+type Task struct {
+	ID          string     `json:"id"`
+	OwnerUserID string     `json:"owner_user_id"`
+	TeamID      *string    `json:"team_id"`
+	Title       string     `json:"title"`
+	Status      string     `json:"status"`
+	DueAt       *time.Time `json:"due_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Source      string     `json:"_source"`
+}
+
+// Note is a titled text.
+type Note struct {
+	ID          string    `json:"id"`
+	OwnerUserID string    `json:"owner_user_id"`
+	TeamID      *string   `json:"team_id"`
+	Title       string    `json:"title"`
+	Body        string    `json:"body"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Source      string    `json:"_source"`
+}
+
+// Memory is a remembered fact; its embedding stays in the store.
+type Memory struct {
+	ID          string    `json:"id"`
+	OwnerUserID string    `json:"owner_user_id"`
+	TeamID      *string   `json:"team_id"`
+	Content     string    `json:"content"`
+	CreatedAt   time.Time `json:"created_at"`
+	Source      string    `json:"_source"`
+}
+
+func (Task) isItem()   {}
+func (Note) isItem()   {}
+func (Memory) isItem() {}
+
+// Filter narrows a list.
+type Filter struct {
+	Status       string     `json:"status,omitempty"`
+	TeamID       string     `json:"team_id,omitempty"`
+	UpdatedSince *time.Time `json:"updated_since,omitempty"`
+}
+
+// SourceStatus says how one source of a list answered.
+type SourceStatus struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // ok | error | stale
+	Error  string `json:"error,omitempty"`
+}
+
+// ListResponse is the local API's list body.
+type ListResponse struct {
+	Items      []Item         `json:"items"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+	Partial    bool           `json:"_partial"`
+	Sources    []SourceStatus `json:"sources"`
+}
+
+// ItemResponse wraps one item.
+type ItemResponse struct {
+	Item Item `json:"item"`
+}
+
+// CreateTask, CreateNote and CreateMemory are the local API's create bodies.
+type CreateTask struct {
+	Title  string     `json:"title"`
+	Status string     `json:"status,omitempty"`
+	TeamID *string    `json:"team_id,omitempty"`
+	DueAt  *time.Time `json:"due_at,omitempty"`
+}
+
+type CreateNote struct {
+	Title  string  `json:"title"`
+	Body   string  `json:"body"`
+	TeamID *string `json:"team_id,omitempty"`
+}
+
+type CreateMemory struct {
+	Content string  `json:"content"`
+	TeamID  *string `json:"team_id,omitempty"`
+}

@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+// The contract suite runs every test against both engines. PostgreSQL comes from
+// $MOSAIC_TEST_POSTGRES_URL (a superuser URL) or is booted through the harness
+// library; with CI=true a missing PostgreSQL fails the run instead of skipping.
+var pgAdminURL string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		flag.Parse()
+		pgAdminURL = os.Getenv("MOSAIC_TEST_POSTGRES_URL")
+		if pgAdminURL == "" && !testing.Short() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			w, pg, err := world.StandalonePostgres(ctx, world.Options{Backend: "process"})
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "store tests: no PostgreSQL (%v)\n", err)
+			} else {
+				defer w.Down()
+				pgAdminURL = pg.URL
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+type engine struct {
+	name string
+	open func(t *testing.T) Store
+}
+
+func engines() []engine {
+	return []engine{
+		{"sqlite", func(t *testing.T) Store {
+			s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}},
+		{"postgres", func(t *testing.T) Store {
+			if pgAdminURL == "" {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("CI=true but no PostgreSQL: set MOSAIC_TEST_POSTGRES_URL or install PostgreSQL (make deps)")
+				}
+				t.Skip("no PostgreSQL: set MOSAIC_TEST_POSTGRES_URL or run make deps")
+			}
+			return openFreshPostgres(t)
+		}},
+	}
+}
+
+// openFreshPostgres creates a database of its own for one test.
+func openFreshPostgres(t *testing.T) Store {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", pgAdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(pgAdminURL)
+	u.Path = "/" + name
+	s, err := OpenPostgres(ctx, PostgresOptions{URL: u.String(), RequireVector: true, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		a, err := sql.Open("pgx", pgAdminURL)
+		if err == nil {
+			_, _ = a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			a.Close()
+		}
+	})
+	return s
+}
+
+// forEachEngine runs f as a subtest per engine.
+func forEachEngine(t *testing.T, f func(t *testing.T, s Store)) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) { f(t, e.open(t)) })
+	}
+}
+
+// world of a test: alice and bob share team "core"; carol is alone; team "other" has
+// only carol.
+type fixture struct {
+	alice, bob, carol, core, other string
+}
+
+var epoch = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+func seedFixture(t *testing.T, s Store) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := fixture{uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	for i, u := range []string{f.alice, f.bob, f.carol} {
+		must(t, s.UpsertUser(ctx, User{ID: u, Email: fmt.Sprintf("u%d@example.test", i), DisplayName: "U", Role: "member", CreatedAt: epoch}))
+	}
+	must(t, s.UpsertTeam(ctx, Team{ID: f.core, Name: "core", CreatedAt: epoch}))
+	must(t, s.UpsertTeam(ctx, Team{ID: f.other, Name: "other", CreatedAt: epoch}))
+	must(t, s.AddMember(ctx, f.core, f.alice))
+	must(t, s.AddMember(ctx, f.core, f.bob))
+	must(t, s.AddMember(ctx, f.other, f.carol))
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func task(owner string, team *string, i int) api.Task {
+	at := epoch.Add(time.Duration(i) * time.Minute)
+	return api.Task{ID: uuid.NewString(), OwnerUserID: owner, TeamID: team, Title: fmt.Sprintf("task %d", i),
+		Status: []string{"open", "in_progress", "done"}[i%3], CreatedAt: at, UpdatedAt: at}
+}
+
+func ids(items []api.Item) []string {
+	var out []string
+	for _, it := range items {
+		switch v := it.(type) {
+		case api.Task:
+			out = append(out, v.ID)
+		case api.Note:
+			out = append(out, v.ID)
+		case api.Memory:
+			out = append(out, v.ID)
+		}
+	}
+	return out
+}
+
+func TestUsersAndTokens(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		hash := []byte("0123456789abcdef0123456789abcdef")
+		must(t, s.SetTokenHash(ctx, f.alice, hash))
+		u, err := s.UserByTokenHash(ctx, hash)
+		if err != nil || u.ID != f.alice || !u.HasToken || !u.CreatedAt.Equal(epoch) {
+			t.Fatalf("by token: %+v, %v", u, err)
+		}
+		if _, err := s.UserByTokenHash(ctx, []byte("nope")); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown token: %v", err)
+		}
+		if u, err := s.UserByEmail(ctx, "u1@example.test"); err != nil || u.ID != f.bob {
+			t.Fatalf("by email: %+v %v", u, err)
+		}
+		if ok, _ := s.IsMember(ctx, f.core, f.alice); !ok {
+			t.Error("alice should be in core")
+		}
+		if ok, _ := s.IsMember(ctx, f.core, f.carol); ok {
+			t.Error("carol is not in core")
+		}
+	})
+}
+
+func TestNativeRBAC(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		alicePersonal := task(f.alice, nil, 1)
+		coreTask := task(f.bob, &f.core, 2)
+		otherTask := task(f.carol, &f.other, 3)
+		for _, tk := range []api.Task{alicePersonal, coreTask, otherTask} {
+			must(t, s.PutTask(ctx, tk))
+		}
+		cases := []struct {
+			viewer string
+			want   []string
+		}{
+			{f.alice, []string{coreTask.ID, alicePersonal.ID}},
+			{f.bob, []string{coreTask.ID}},
+			{f.carol, []string{otherTask.ID}},
+		}
+		for _, c := range cases {
+			page, err := s.List(ctx, Viewer{c.viewer}, api.ResourceTasks, ListOptions{Limit: 50})
+			must(t, err)
+			if got := ids(page.Items); strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("viewer %s sees %v, want %v", c.viewer, got, c.want)
+			}
+		}
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, alicePersonal.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("bob got alice's personal task: %v", err)
+		}
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, uuid.NewString()); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing row: %v", err)
+		}
+		item, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, coreTask.ID)
+		must(t, err)
+		got := item.(api.Task)
+		if got.Title != coreTask.Title || !got.CreatedAt.Equal(coreTask.CreatedAt) || got.DueAt != nil || *got.TeamID != f.core {
+			t.Errorf("round trip: got %+v, want %+v", got, coreTask)
+		}
+	})
+}
+
+func TestPaginationAndFilters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		var want []string
+		for i := range 25 {
+			tk := task(f.alice, nil, i)
+			if i%5 == 0 { // same timestamp as its predecessor: ids break the tie
+				tk.CreatedAt = epoch.Add(time.Duration(i-1) * time.Minute)
+			}
+			must(t, s.PutTask(ctx, tk))
+			want = append(want, tk.ID)
+		}
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 10, Cursor: cursor})
+			must(t, err)
+			got = append(got, ids(page.Items)...)
+			if page.NextCursor == "" {
+				if pages != 2 {
+					t.Errorf("%d pages, want 3", pages+1)
+				}
+				break
+			}
+			cursor = page.NextCursor
+		}
+		if len(got) != 25 || len(dedupe(got)) != 25 {
+			t.Fatalf("paged %d rows (%d distinct), want 25", len(got), len(dedupe(got)))
+		}
+		open, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 100, Filter: api.Filter{Status: "open"}})
+		must(t, err)
+		for _, it := range open.Items {
+			if it.(api.Task).Status != "open" {
+				t.Fatal("status filter leaked a row")
+			}
+		}
+		if len(open.Items) != 9 {
+			t.Errorf("open tasks: %d, want 9", len(open.Items))
+		}
+		since := epoch.Add(20 * time.Minute)
+		recent, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 100, Filter: api.Filter{UpdatedSince: &since}})
+		must(t, err)
+		if len(recent.Items) != 5 {
+			t.Errorf("updated since: %d rows, want 5", len(recent.Items))
+		}
+	})
+}
+
+func dedupe(s []string) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range s {
+		m[v] = true
+	}
+	return m
+}
+
+func TestRejectsBadInput(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		bad := []error{
+			s.PutTask(ctx, api.Task{ID: "not-a-uuid", OwnerUserID: f.alice, Title: "x", Status: "open"}),
+			s.PutTask(ctx, api.Task{ID: strings.ToUpper(uuid.NewString()), OwnerUserID: f.alice, Title: "x", Status: "open"}),
+			func() error { _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, "1 OR 1=1"); return err }(),
+			func() error {
+				_, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 5, Cursor: "%%%"})
+				return err
+			}(),
+			func() error { _, err := s.List(ctx, Viewer{f.alice}, "credentials", ListOptions{Limit: 5}); return err }(),
+			func() error {
+				_, err := s.List(ctx, Viewer{f.alice}, api.ResourceMemories, ListOptions{Limit: 5, Filter: api.Filter{Status: "open"}})
+				return err
+			}(),
+		}
+		for i, err := range bad {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("case %d: got %v, want ErrInvalid", i, err)
+			}
+		}
+	})
+}
+
+func TestPutIsIdempotentAndCounts(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		n := api.Note{ID: uuid.NewString(), OwnerUserID: f.alice, Title: "n", Body: "b", CreatedAt: epoch, UpdatedAt: epoch}
+		m := api.Memory{ID: uuid.NewString(), OwnerUserID: f.alice, TeamID: &f.core, Content: "c", CreatedAt: epoch}
+		emb := make([]float32, 256)
+		emb[3] = 1
+		c := Credential{ID: uuid.NewString(), OwnerUserID: f.alice, Provider: "github", SecretSealed: []byte{1, 2, 3}}
+		for range 2 {
+			must(t, s.PutNote(ctx, n))
+			must(t, s.PutMemory(ctx, m, emb))
+			must(t, s.PutCredential(ctx, c))
+			must(t, s.AddMember(ctx, f.core, f.alice))
+		}
+		for table, want := range map[string]int64{"notes": 1, "memories": 1, "credentials": 1, "team_members": 3, "users": 3} {
+			got, err := s.Count(ctx, table)
+			if err != nil || got != want {
+				t.Errorf("count %s = %d (%v), want %d", table, got, err, want)
+			}
+		}
+		mem, err := s.Get(ctx, Viewer{f.bob}, api.ResourceMemories, m.ID) // bob is in core
+		must(t, err)
+		if mem.(api.Memory).Content != "c" {
+			t.Errorf("memory: %+v", mem)
+		}
+	})
+}

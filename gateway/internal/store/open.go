@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // pure-Go database/sql driver "sqlite"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// OpenSQLite opens (creating if needed) the local tier's database file and migrates it.
+func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create the database folder: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	s := &sqlStore{db: db, d: dialect{engine: "sqlite"}}
+	if err := s.migrate(ctx, goose.DialectSQLite3, "migrations/sqlite"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// PostgresOptions say how to open a PostgreSQL store.
+type PostgresOptions struct {
+	URL string
+	// RequireVector creates the vector extension first (the federated tier); without
+	// it embeddings are vector(256) only if pgvector is already installed in the
+	// database, else real[].
+	RequireVector bool
+	MaxConns      int
+}
+
+// OpenPostgres connects and migrates. Errors never quote the URL.
+func OpenPostgres(ctx context.Context, o PostgresOptions) (Store, error) {
+	db, err := sql.Open("pgx", o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("storage: the PostgreSQL URL does not parse")
+	}
+	if o.MaxConns > 0 {
+		db.SetMaxOpenConns(o.MaxConns)
+		db.SetMaxIdleConns(o.MaxConns)
+	}
+	s := &sqlStore{db: db, d: dialect{engine: "postgres"}}
+	if o.RequireVector {
+		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("storage: create extension vector: %w", err)
+		}
+	}
+	if err := s.migrate(ctx, goose.DialectPostgres, "migrations/postgres"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	var udt string
+	err = db.QueryRowContext(ctx, `SELECT udt_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'memories' AND column_name = 'embedding'`).Scan(&udt)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: inspect memories.embedding: %w", err)
+	}
+	s.d.vector = udt == "vector"
+	return s, nil
+}
+
+// migrate applies the embedded migrations; on PostgreSQL a session lock keeps two
+// gateways starting together from migrating at once.
+func (s *sqlStore) migrate(ctx context.Context, dialect goose.Dialect, dir string) error {
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	if dialect == goose.DialectPostgres {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, s.db, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("storage: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("storage: migrate: %w", err)
+	}
+	return nil
+}

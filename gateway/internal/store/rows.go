@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+)
+
+// ---- users and teams
+
+func (s *sqlStore) UpsertUser(ctx context.Context, u User) error {
+	if err := validID(u.ID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO users (id, email, display_name, role, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET email = excluded.email, display_name = excluded.display_name, role = excluded.role`,
+		u.ID, u.Email, u.DisplayName, u.Role, s.d.ts(u.CreatedAt))
+}
+
+func (s *sqlStore) SetTokenHash(ctx context.Context, userID string, hash []byte) error {
+	return s.exec(ctx, `UPDATE users SET api_token_hash = ? WHERE id = ?`, hash, userID)
+}
+
+const userCols = `id, email, display_name, role, created_at, api_token_hash IS NOT NULL`
+
+func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error) {
+	var u User
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+userCols+` FROM users WHERE `+where), arg).
+		Scan(&u.ID, &u.Email, &u.DisplayName, &u.Role, scanTime{&u.CreatedAt}, &u.HasToken)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	return u, err
+}
+
+func (s *sqlStore) UserByTokenHash(ctx context.Context, hash []byte) (User, error) {
+	return s.user(ctx, `api_token_hash = ?`, hash)
+}
+
+func (s *sqlStore) UserByEmail(ctx context.Context, email string) (User, error) {
+	return s.user(ctx, `email = ?`, email)
+}
+
+func (s *sqlStore) UpsertTeam(ctx context.Context, t Team) error {
+	if err := validID(t.ID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO teams (id, name, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, t.ID, t.Name, s.d.ts(t.CreatedAt))
+}
+
+func (s *sqlStore) AddMember(ctx context.Context, teamID, userID string) error {
+	return s.exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, teamID, userID)
+}
+
+func (s *sqlStore) IsMember(ctx context.Context, teamID, userID string) (bool, error) {
+	if validID(teamID) != nil || validID(userID) != nil {
+		return false, nil
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM team_members WHERE team_id = ? AND user_id = ?`),
+		teamID, userID).Scan(&n)
+	return n > 0, err
+}
+
+// ---- data
+
+func checkIDs(ids ...*string) error {
+	for _, id := range ids {
+		if id != nil {
+			if err := validID(*id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) PutTask(ctx context.Context, t api.Task) error {
+	if err := checkIDs(&t.ID, &t.OwnerUserID, t.TeamID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO tasks (id, owner_user_id, team_id, title, status, due_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET owner_user_id = excluded.owner_user_id, team_id = excluded.team_id,
+			title = excluded.title, status = excluded.status, due_at = excluded.due_at,
+			created_at = excluded.created_at, updated_at = excluded.updated_at`,
+		t.ID, t.OwnerUserID, t.TeamID, t.Title, t.Status, s.d.tsPtr(t.DueAt), s.d.ts(t.CreatedAt), s.d.ts(t.UpdatedAt))
+}
+
+func (s *sqlStore) PutNote(ctx context.Context, n api.Note) error {
+	if err := checkIDs(&n.ID, &n.OwnerUserID, n.TeamID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO notes (id, owner_user_id, team_id, title, body, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET owner_user_id = excluded.owner_user_id, team_id = excluded.team_id,
+			title = excluded.title, body = excluded.body, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+		n.ID, n.OwnerUserID, n.TeamID, n.Title, n.Body, s.d.ts(n.CreatedAt), s.d.ts(n.UpdatedAt))
+}
+
+func (s *sqlStore) PutMemory(ctx context.Context, m api.Memory, embedding []float32) error {
+	if err := checkIDs(&m.ID, &m.OwnerUserID, m.TeamID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO memories (id, owner_user_id, team_id, content, embedding, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET owner_user_id = excluded.owner_user_id, team_id = excluded.team_id,
+			content = excluded.content, embedding = excluded.embedding, created_at = excluded.created_at`,
+		m.ID, m.OwnerUserID, m.TeamID, m.Content, s.d.vec(embedding), s.d.ts(m.CreatedAt))
+}
+
+func (s *sqlStore) PutCredential(ctx context.Context, c Credential) error {
+	if err := checkIDs(&c.ID, &c.OwnerUserID); err != nil {
+		return err
+	}
+	return s.exec(ctx, `INSERT INTO credentials (id, owner_user_id, provider, secret_sealed) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET owner_user_id = excluded.owner_user_id, provider = excluded.provider,
+			secret_sealed = excluded.secret_sealed`, c.ID, c.OwnerUserID, c.Provider, c.SecretSealed)
+}
+
+func (s *sqlStore) Count(ctx context.Context, table string) (int64, error) {
+	if !slices.Contains(Tables, table) {
+		return 0, fmt.Errorf("%w: no table %q", ErrInvalid, table)
+	}
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+	return n, err
+}
+
+// ---- reads under RBAC
+
+// resource says how to read one native resource.
+type resource struct {
+	table   string
+	cols    string
+	updated bool // has updated_at (filter updated_since)
+	status  bool // has status (filter status)
+	scan    func(sc interface{ Scan(...any) error }) (api.Item, time.Time, string, error)
+}
+
+var resources = map[string]resource{
+	api.ResourceTasks: {table: "tasks", updated: true, status: true,
+		cols: "id, owner_user_id, team_id, title, status, due_at, created_at, updated_at",
+		scan: func(sc interface{ Scan(...any) error }) (api.Item, time.Time, string, error) {
+			var t api.Task
+			err := sc.Scan(&t.ID, &t.OwnerUserID, &t.TeamID, &t.Title, &t.Status, scanNullTime{&t.DueAt},
+				scanTime{&t.CreatedAt}, scanTime{&t.UpdatedAt})
+			return t, t.CreatedAt, t.ID, err
+		}},
+	api.ResourceNotes: {table: "notes", updated: true,
+		cols: "id, owner_user_id, team_id, title, body, created_at, updated_at",
+		scan: func(sc interface{ Scan(...any) error }) (api.Item, time.Time, string, error) {
+			var n api.Note
+			err := sc.Scan(&n.ID, &n.OwnerUserID, &n.TeamID, &n.Title, &n.Body, scanTime{&n.CreatedAt}, scanTime{&n.UpdatedAt})
+			return n, n.CreatedAt, n.ID, err
+		}},
+	api.ResourceMemories: {table: "memories",
+		cols: "id, owner_user_id, team_id, content, created_at",
+		scan: func(sc interface{ Scan(...any) error }) (api.Item, time.Time, string, error) {
+			var m api.Memory
+			err := sc.Scan(&m.ID, &m.OwnerUserID, &m.TeamID, &m.Content, scanTime{&m.CreatedAt})
+			return m, m.CreatedAt, m.ID, err
+		}},
+}
+
+// visible is native RBAC: the viewer owns the row or belongs to its team.
+const visible = `(owner_user_id = ? OR team_id IN (SELECT team_id FROM team_members WHERE user_id = ?))`
+
+func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOptions) (Page, error) {
+	r, ok := resources[name]
+	if !ok {
+		return Page{}, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
+	}
+	if err := validID(v.UserID); err != nil {
+		return Page{}, err
+	}
+	if o.Limit <= 0 {
+		return Page{}, fmt.Errorf("%w: limit must be positive", ErrInvalid)
+	}
+	where, args := []string{visible}, []any{v.UserID, v.UserID}
+	f := o.Filter
+	switch {
+	case f.Status != "" && !r.status:
+		return Page{}, fmt.Errorf("%w: %s have no status", ErrInvalid, name)
+	case f.Status != "":
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.TeamID != "" {
+		if err := validID(f.TeamID); err != nil {
+			return Page{}, err
+		}
+		where, args = append(where, "team_id = ?"), append(args, f.TeamID)
+	}
+	if f.UpdatedSince != nil {
+		if !r.updated {
+			return Page{}, fmt.Errorf("%w: %s have no updated_at", ErrInvalid, name)
+		}
+		where, args = append(where, "updated_at >= ?"), append(args, s.d.ts(*f.UpdatedSince))
+	}
+	if o.Cursor != "" {
+		at, id, err := decodeCursor(o.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, s.d.ts(at), s.d.ts(at), id)
+	}
+	q := `SELECT ` + r.cols + ` FROM ` + r.table + ` WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY created_at DESC, id DESC LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), append(args, o.Limit+1)...)
+	if err != nil {
+		return Page{}, err
+	}
+	defer rows.Close()
+	var page Page
+	var lastAt time.Time
+	var lastID string
+	for rows.Next() {
+		if len(page.Items) == o.Limit { // one more row exists: there is a next page
+			page.NextCursor = encodeCursor(lastAt, lastID)
+			break
+		}
+		item, at, id, err := r.scan(rows)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Items, lastAt, lastID = append(page.Items, item), at, id
+	}
+	return page, rows.Err()
+}
+
+func (s *sqlStore) Get(ctx context.Context, v Viewer, name, id string) (api.Item, error) {
+	r, ok := resources[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
+	}
+	if err := checkIDs(&v.UserID, &id); err != nil {
+		return nil, err
+	}
+	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+r.cols+` FROM `+r.table+` WHERE id = ? AND `+visible), id, v.UserID, v.UserID)
+	item, _, _, err := r.scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return item, err
+}
+
+// Cursors are opaque to clients: base64url of "<created_at RFC3339Nano>|<id>".
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	bad := fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil || validID(id) != nil {
+		return time.Time{}, "", bad
+	}
+	return at, id, nil
+}
