@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pgvector/pgvector-go"
-
 )
 
 // sqlStore implements Store over database/sql for both engines; a dialect covers the
