@@ -192,6 +192,11 @@ var _ = Describe("step-ca issuing federation client certificates", Label("harnes
 		Entry("subject_user_id only", map[string]any{"subject_user_id": "9d2e6f30-aaaa-4bbb-8ccc-ddddeeeeffff"}, false, false),
 		Entry("no claims, OIDs in the CSR", map[string]any{}, true, false),
 		Entry("no claims, identity in templateData", map[string]any{}, false, true),
+		Entry("grant_id not a UUID", map[string]any{"grant_id": "7b0c5a1e", "subject_user_id": "9d2e6f30-aaaa-4bbb-8ccc-ddddeeeeffff"}, false, false),
+		Entry("grant_id in upper case", map[string]any{"grant_id": "7B0C5A1E-1111-4222-8333-444455556666", "subject_user_id": "9d2e6f30-aaaa-4bbb-8ccc-ddddeeeeffff"}, false, false),
+		Entry("subject_user_id a number", map[string]any{"grant_id": "7b0c5a1e-1111-4222-8333-444455556666", "subject_user_id": 42}, false, false),
+		Entry("subject_user_id an object", map[string]any{"grant_id": "7b0c5a1e-1111-4222-8333-444455556666", "subject_user_id": map[string]any{"a": "b"}}, false, false),
+		Entry("grant_id with a JSON break-out", map[string]any{"grant_id": "x\"},{\"id\":\"2.5.29.17", "subject_user_id": "9d2e6f30-aaaa-4bbb-8ccc-ddddeeeeffff"}, false, false),
 	)
 
 	It("[H-8] answers 401 to a replayed one-time token", func() {

@@ -69,10 +69,10 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 	if shared == nil {
 		return
 	}
-	runDir, pgids := shared.RunDir, shared.ProcessGroups()
+	runDir := shared.RunDir
 	shared.Down()
 	gexec.CleanupBuildArtifacts()
-	Eventually(func() []int { return world.Leftovers(runDir, pgids) }).
+	Eventually(func() []int { return world.Leftovers(runDir) }).
 		WithTimeout(Timeouts.Teardown).Should(BeEmpty(), "processes of the run left after teardown")
 })
 

@@ -108,7 +108,7 @@ var _ = Describe("A site's services", Label("harness"), func() {
 		runDir, pgids := w.RunDir, w.ProcessGroups()
 		Expect(pgids).To(HaveLen(5)) // step-ca, postgres, valkey, two gateways
 		w.Down()
-		Eventually(func() []int { return world.Leftovers(runDir, pgids) }).
+		Eventually(func() []int { return world.Leftovers(runDir) }).
 			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
 		Expect(runDir).NotTo(BeADirectory())
 	}, SpecTimeout(Timeouts.Boot))

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -27,7 +29,7 @@ func statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !world.Alive(st.Pid) {
+			if !st.ownerAlive() {
 				return fmt.Errorf("the world's owner (pid %d) is gone: run `go run ./harness down` to clean up", st.Pid)
 			}
 			if asJSON {
@@ -50,22 +52,31 @@ func downCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := readState()
+			var damaged *damagedState
+			if errors.As(err, &damaged) {
+				fmt.Println("removing a damaged state file; its world, if any, is not known")
+				return os.Remove(statePath())
+			}
 			if err != nil {
 				return err
 			}
-			if world.Alive(st.Pid) {
+			if st.ownerAlive() {
 				fmt.Printf("stopping the world (pid %d)…\n", st.Pid)
 				_ = syscall.Kill(st.Pid, syscall.SIGTERM)
 				deadline := time.Now().Add(45 * time.Second)
-				for world.Alive(st.Pid) && time.Now().Before(deadline) {
+				for st.ownerAlive() && time.Now().Before(deadline) {
 					time.Sleep(100 * time.Millisecond)
 				}
-				if world.Alive(st.Pid) {
+				if st.ownerAlive() {
 					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 				}
 			}
-			if n := world.KillLeftovers(st.World.RunDir, st.ProcessGrps); n > 0 {
+			if n := world.KillLeftovers(st.World.RunDir); n > 0 {
 				fmt.Printf("killed %d leftover process(es)\n", n)
+			}
+			// Guard against a state file that names some other folder.
+			if !strings.HasPrefix(filepath.Base(st.World.RunDir), "mosaic-run-") {
+				return fmt.Errorf("refusing to remove %q: not a harness run directory", st.World.RunDir)
 			}
 			if err := os.RemoveAll(st.World.RunDir); err != nil {
 				return fmt.Errorf("remove %s: %w", st.World.RunDir, err)

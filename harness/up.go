@@ -59,7 +59,7 @@ func upCmd() *cobra.Command {
 			if f.detach {
 				return detach(f, gw)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			return runWorld(ctx, f, gw, os.Stdout, func() { fmt.Println("\nPress Ctrl-C to stop the world and remove it.") })
 		},
@@ -109,12 +109,13 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	if err != nil {
 		return err
 	}
+	// Deferred calls run last-first: the world goes down, then its state file.
+	defer removeState(os.Getpid())
 	defer w.Down()
-	st := state{Pid: os.Getpid(), ProcessGrps: w.ProcessGroups(), BootSeconds: w.BootTime.Seconds(), World: w.Describe()}
+	st := state{Pid: os.Getpid(), PidStart: world.StartTime(os.Getpid()), BootSeconds: w.BootTime.Seconds(), World: w.Describe()}
 	if err := writeState(st); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
-	defer os.Remove(statePath())
 	printWorld(out, st)
 	ready()
 	<-ctx.Done()
@@ -133,11 +134,12 @@ func detach(f *upFlags, gatewayBin string) error {
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(filepath.Dir(statePath()), "supervisor.log")
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+	dir, err := stateDir()
+	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	logPath := filepath.Join(dir, "supervisor.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
@@ -149,12 +151,22 @@ func detach(f *upFlags, gatewayBin string) error {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	pw.Close()
+	// Ctrl-C while the world boots stops the supervisor too, rather than leaving a
+	// world booting in a session of its own.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}()
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		fmt.Println(sc.Text())
 	}
 	st, err := readState()
-	if err != nil || st.Pid != cmd.Process.Pid || !world.Alive(st.Pid) {
+	if err != nil || st.Pid != cmd.Process.Pid || !st.ownerAlive() {
 		_ = cmd.Wait()
 		return fmt.Errorf("the world did not come up; the supervisor's log is %s:\n%s", logPath, tailFile(logPath))
 	}
@@ -168,7 +180,7 @@ func refuseRunningWorld() error {
 	if errors.Is(err, errNoWorld) {
 		return nil
 	}
-	if err == nil && !world.Alive(st.Pid) {
+	if err == nil && !st.ownerAlive() {
 		return fmt.Errorf("a previous world (pid %d) died without cleaning up: run `go run ./harness down` first", st.Pid)
 	}
 	if err == nil {

@@ -49,15 +49,24 @@ machine_uri() {
 			END { if (uri != "" && ok) print uri }' "$f" | head -n1
 	done
 	if [ -f /etc/apt/sources.list ]; then
-		awk -v suite="$codename" '$1 == "deb" && $0 !~ /\[/ && $3 == suite { print $2; exit }' /etc/apt/sources.list
+		# deb [options] URI suite components: skip the bracketed options if present.
+		sed -E 's/\[[^]]*\][[:space:]]*//' /etc/apt/sources.list |
+			awk -v suite="$codename" '$1 == "deb" && $3 == suite { print $2; exit }'
 	fi
 }
 
 apt_opts() {
 	echo -o Dir::State::Lists="$apt_dir/lists" -o Dir::Etc::SourceParts="$apt_dir/sources.list.d" \
-		-o Dir::Cache="$apt_dir/cache" -o APT::Sandbox::User=root
+		-o Dir::Cache="$apt_dir/cache" -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=300
 }
-apt_private() { "${sudo_cmd[@]}" apt-get -q $(apt_opts) "$@"; }
+# env after sudo: sudo would drop DEBIAN_FRONTEND.
+apt_private() { "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q $(apt_opts) "$@"; }
+
+# configured SUITE: does the machine already list this suite (then we add nothing, or
+# apt would see the same suite twice, perhaps with conflicting Signed-By values)?
+configured() {
+	grep -rqsE "(^|[[:space:]])$1([[:space:]]|\$)" /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+}
 
 # apt_prepare builds the private sources (the machine's own, plus backports and the next
 # suite's sources on bookworm) and refreshes the private lists once per run.
@@ -71,13 +80,16 @@ apt_prepare() {
 	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d"
 	cp /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list "$apt_dir/sources.list.d/" 2>/dev/null || true
 	if [ "$codename" = bookworm ]; then
-		cat >"$apt_dir/sources.list.d/mosaic-extra.sources" <<-SRC
-		Types: deb
-		URIs: $uri
-		Suites: bookworm-backports
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
+		if ! configured bookworm-backports; then
+			cat >"$apt_dir/sources.list.d/mosaic-backports.sources" <<-SRC
+			Types: deb
+			URIs: $uri
+			Suites: bookworm-backports
+			Components: main
+			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+			SRC
+		fi
+		cat >"$apt_dir/sources.list.d/mosaic-src.sources" <<-SRC
 		Types: deb-src
 		URIs: $uri
 		Suites: trixie
@@ -93,7 +105,7 @@ apt_prepare() {
 apt_install() {
 	apt_prepare
 	say "installing $*"
-	DEBIAN_FRONTEND=noninteractive apt_private install -y -qq --no-install-recommends "$@" >/dev/null ||
+	apt_private install -y -qq --no-install-recommends "$@" >/dev/null ||
 		die "could not install $*: try 'apt-get install $*' by hand and read its error"
 }
 

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 )
@@ -90,6 +92,10 @@ func runOnce(ctx context.Context, spec proc.Spec) error {
 	cmd := exec.CommandContext(ctx, spec.Path, spec.Args...)
 	cmd.Env, cmd.Dir = spec.Env, spec.Dir
 	cmd.SysProcAttr = sysProcAttr(spec.Credential)
+	// On cancel, kill the whole group (initdb forks a postgres), and don't wait forever
+	// on an output pipe a grandchild holds.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 	out, err := proc.OpenLog(spec.LogPath)
 	if err != nil {
 		return err

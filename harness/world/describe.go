@@ -5,8 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 )
 
 // Description is what `harness status --json` prints and what the acceptance suite
@@ -67,50 +68,32 @@ func (w *World) ProcessGroups() []int {
 	return pgids
 }
 
-// Leftovers lists live processes that belong to a run: their command line names the
-// run directory, or they sit in one of the given process groups (PostgreSQL backends
-// rewrite their command lines).
-func Leftovers(runDir string, pgids []int) []int {
-	entries, _ := os.ReadDir("/proc")
-	groups := map[int]bool{}
-	for _, g := range pgids {
-		groups[g] = true
+// Leftovers lists the live processes of a run: every child the harness starts carries
+// MOSAIC_RUN=<run directory> in its environment, and their own children inherit it.
+func Leftovers(runDir string) []int {
+	if runDir == "" {
+		return nil
 	}
+	tag := []byte(RunEnv + "=" + runDir + "\x00")
+	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || isZombie(pid) {
+		if err != nil || pid == os.Getpid() || proc.Zombie(pid) {
 			continue
 		}
-		if pgid, err := syscall.Getpgid(pid); err == nil && groups[pgid] {
-			pids = append(pids, pid)
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		if runDir != "" && strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), runDir+string(filepath.Separator)) {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && (bytes.HasPrefix(env, tag) || bytes.Contains(env, append([]byte{0}, tag...))) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name in parentheses, which may itself hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
-}
-
-// KillLeftovers SIGKILLs the process groups of a run's leftover processes and returns
-// how many processes it found.
-func KillLeftovers(runDir string, pgids []int) int {
-	pids := Leftovers(runDir, pgids)
+// KillLeftovers SIGKILLs a run's leftover processes (and the groups they lead) and
+// returns how many it found.
+func KillLeftovers(runDir string) int {
+	pids := Leftovers(runDir)
 	for _, pid := range pids {
 		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
@@ -122,5 +105,11 @@ func KillLeftovers(runDir string, pgids []int) int {
 
 // Alive reports whether pid is a live (not zombie) process.
 func Alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil && !isZombie(pid)
+	return pid > 0 && syscall.Kill(pid, 0) == nil && !proc.Zombie(pid)
+}
+
+// StartTime names a process together with its pid (pids are reused; this is not).
+func StartTime(pid int) uint64 {
+	t, _ := proc.StartTime(pid)
+	return t
 }

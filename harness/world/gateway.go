@@ -2,6 +2,7 @@ package world
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/mosaic-federation/mosaic/harness/internal/proc"
@@ -45,25 +46,34 @@ func merge(dst, src map[string]any) map[string]any {
 
 // StartGateway writes <site>/<name>.json and runs `gateway serve` on it.
 func (b *processBackend) StartGateway(ctx context.Context, s *Site, name string, overrides map[string]any) (*Gateway, error) {
-	sealing := s.path(secretsDir, "sealing.key")
-	if _, err := os.Stat(sealing); os.IsNotExist(err) {
-		if err := writeSecret(sealing, randomKeyLine()); err != nil {
-			return nil, err
+	if !validSiteName(name) {
+		return nil, fmt.Errorf("gateway name %q: use 1-32 lowercase letters, digits or '-'", name)
+	}
+	// O_EXCL: two gateways of a site starting together must not both write a key.
+	f, err := os.OpenFile(s.path(secretsDir, "sealing.key"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = f.WriteString(randomKeyLine())
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
+	}
+	if err != nil && !os.IsExist(err) {
+		return nil, err
 	}
 	gw := &Gateway{ConfigPath: s.path(name + ".json")}
 	p := b.newProc(proc.Spec{
-		Name: s.Name + "/" + name, Path: b.opts.GatewayBin, Env: proc.CleanEnv(), Dir: s.Dir,
+		Name: s.Name + "/" + name, Path: b.opts.GatewayBin, Env: b.env(), Dir: s.Dir,
 		Args:    []string{"serve", "--config", gw.ConfigPath},
 		LogPath: s.logPath(name),
 		Ready:   func(ctx context.Context) error { return checkHealth(ctx, gw.APIURL+"/readyz", nil) },
 	})
 	gw.Service = p
 	s.world.track(gw)
-	_, err := startOnFreePorts(ctx, p, 2, func(ports []int) error {
+	_, err = startOnFreePorts(ctx, p, 2, func(ports []int) error {
 		cfg := merge(gatewayConfig(s.Name, ports[0], ports[1], s.CA.URL, s.Valkey.URL), overrides)
 		gw.APIURL = "http://" + addr(ports[0])
 		gw.FederationURL = "https://" + addr(ports[1])
+		p.SetPorts(ports[0]) // the federation listener arrives with enrollment
 		return writeJSON(gw.ConfigPath, cfg)
 	})
 	if err != nil {

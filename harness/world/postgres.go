@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 
@@ -58,7 +59,7 @@ func (b *processBackend) StartPostgres(ctx context.Context, s *Site) (*Postgres,
 		Path: b.bins.initdb,
 		Args: []string{"-D", dataDir, "-U", pgSuperuser, "--auth=scram-sha-256", "--pwfile=" + pwfile,
 			"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
-		Env: proc.CleanEnv(), Dir: dir, Credential: b.pgCred, LogPath: s.logPath("initdb"),
+		Env: b.env(), Dir: dir, Credential: b.pgCred, LogPath: s.logPath("initdb"),
 	})
 	os.Remove(pwfile)
 	if err != nil {
@@ -67,15 +68,15 @@ func (b *processBackend) StartPostgres(ctx context.Context, s *Site) (*Postgres,
 
 	pg := &Postgres{}
 	p := b.newProc(proc.Spec{
-		Name: s.Name + "/postgres", Path: b.bins.postgres, Env: proc.CleanEnv(), Dir: dir,
-		Credential: b.pgCred, LogPath: s.logPath("postgres"),
+		Name: s.Name + "/postgres", Path: b.bins.postgres, Env: b.env(), Dir: dir,
+		Credential: b.pgCred, LogPath: s.logPath("postgres"), StopSignal: syscall.SIGINT,
 		Ready: func(ctx context.Context) error { return pingPostgres(ctx, pg.AdminURL) },
 	})
 	pg.Service = p
 	s.world.track(pg)
 	ports, err := startOnFreePorts(ctx, p, 1, func(ports []int) error {
 		pg.AdminURL = postgresURL(password, ports[0], "postgres")
-		p.SetArgs(postgresArgs(dataDir, dir, ports[0]))
+		p.SetArgs(postgresArgs(dataDir, dir, ports[0]), ports[0])
 		return nil
 	})
 	if err != nil {

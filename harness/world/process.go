@@ -85,7 +85,8 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+		// An empty group list drops root's supplementary groups too.
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 	}
 	return nil, fmt.Errorf("running as root, PostgreSQL needs an unprivileged user: create one with `useradd --system postgres`")
 }
@@ -100,6 +101,15 @@ func chownTo(cred *syscall.Credential, path string) error {
 		return nil
 	}
 	return os.Chown(path, int(cred.Uid), int(cred.Gid))
+}
+
+// RunEnv tags every child of a run, so leftovers of a crashed run are found by their
+// environment (which PostgreSQL's backends inherit) rather than by reusable pids.
+const RunEnv = "MOSAIC_RUN"
+
+// env is a child's environment: the allowlist, the run tag and extra variables.
+func (b *processBackend) env(extra ...string) []string {
+	return proc.CleanEnv(append([]string{RunEnv + "=" + b.opts.RunDir}, extra...)...)
 }
 
 func (b *processBackend) newProc(spec proc.Spec) *proc.Process {

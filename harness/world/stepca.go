@@ -48,7 +48,7 @@ func (b *processBackend) StartCA(ctx context.Context, s *Site) (*CA, error) {
 			return nil, err
 		}
 	}
-	env := proc.CleanEnv("STEPPATH=" + stepPath)
+	env := b.env("STEPPATH=" + stepPath)
 	// The CA and the listener provisioner's key are independent: make them in parallel.
 	listenerPub, listenerKey := s.path(secretsDir, "listener-provisioner.pub.json"), s.path(secretsDir, "listener-provisioner.key.json")
 	var wg sync.WaitGroup
@@ -89,6 +89,7 @@ func (b *processBackend) StartCA(ctx context.Context, s *Site) (*CA, error) {
 	s.world.track(ca)
 	_, err = startOnFreePorts(ctx, p, 1, func(ports []int) error {
 		ca.URL = "https://" + addr(ports[0])
+		p.SetPorts(ports[0])
 		if err := setJSONField(ca.ConfigPath, "address", addr(ports[0])); err != nil {
 			return err
 		}

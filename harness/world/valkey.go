@@ -32,7 +32,7 @@ func (b *processBackend) StartValkey(ctx context.Context, s *Site) (*Valkey, err
 	}
 	v := &Valkey{}
 	p := b.newProc(proc.Spec{
-		Name: s.Name + "/valkey", Path: b.bins.valkey, Env: proc.CleanEnv(), Dir: dir,
+		Name: s.Name + "/valkey", Path: b.bins.valkey, Env: b.env(), Dir: dir,
 		LogPath: s.logPath("valkey"),
 		Ready:   func(ctx context.Context) error { return pingValkey(ctx, v.URL) },
 	})
@@ -40,7 +40,7 @@ func (b *processBackend) StartValkey(ctx context.Context, s *Site) (*Valkey, err
 	s.world.track(v)
 	_, err := startOnFreePorts(ctx, p, 1, func(ports []int) error {
 		v.URL = fmt.Sprintf("redis://127.0.0.1:%d/0", ports[0])
-		p.SetArgs(valkeyArgs(dir, ports[0]))
+		p.SetArgs(valkeyArgs(dir, ports[0]), ports[0])
 		return nil
 	})
 	return v, err

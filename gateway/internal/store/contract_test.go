@@ -254,6 +254,12 @@ func TestPaginationAndFilters(t *testing.T) {
 		if len(got) != 25 || len(dedupe(got)) != 25 {
 			t.Fatalf("paged %d rows (%d distinct), want 25", len(got), len(dedupe(got)))
 		}
+		seen := dedupe(got)
+		for _, id := range want {
+			if !seen[id] {
+				t.Fatalf("row %s never paged", id)
+			}
+		}
 		open, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 100, Filter: api.Filter{Status: "open"}})
 		must(t, err)
 		for _, it := range open.Items {

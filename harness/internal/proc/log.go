@@ -52,15 +52,18 @@ func (c *cappedLog) Write(b []byte) (int, error) {
 func (c *cappedLog) Close() error { return c.f.Close() }
 
 // Tail returns the last n lines of a file (reading at most its last 64 KiB).
-func Tail(path string, n int) string {
+func Tail(path string, n int) string { return TailSince(path, 0, n) }
+
+// TailSince is Tail over the part of the file after offset.
+func TailSince(path string, offset int64, n int) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	const window = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > window {
-		_, _ = f.Seek(st.Size()-window, io.SeekStart)
+	if st, err := f.Stat(); err == nil {
+		_, _ = f.Seek(max(offset, st.Size()-window), io.SeekStart)
 	}
 	b, _ := io.ReadAll(f)
 	lines := strings.Split(strings.TrimRight(string(bytes.ToValidUTF8(b, []byte("?"))), "\n"), "\n")
@@ -82,4 +85,11 @@ func CleanEnv(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
+}
+
+func logSize(path string) int64 {
+	if st, err := os.Stat(path); err == nil {
+		return st.Size()
+	}
+	return 0
 }

@@ -34,6 +34,12 @@ type Spec struct {
 	Ready func(ctx context.Context) error
 	// Redact hides secrets in the spawn log line.
 	Redact func(string) string
+	// Ports the child must be listening on itself before it counts as ready, so a
+	// stranger already holding a port cannot pass the readiness check for it.
+	Ports []int
+	// StopSignal asks the child to stop (default SIGTERM; PostgreSQL wants SIGINT,
+	// its fast shutdown, rather than waiting for clients to leave).
+	StopSignal syscall.Signal
 }
 
 // Process is a handle on a running (or stopped) child.
@@ -41,10 +47,11 @@ type Process struct {
 	spec Spec
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the current child has exited
-	waitErr error
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the current child has exited
+	waitErr  error
+	logStart int64 // log size at spawn: errors quote only this run's lines
 }
 
 // New returns a handle; nothing runs until Start.
@@ -61,11 +68,20 @@ func (p *Process) Name() string { return p.spec.Name }
 // LogPath is the file the child's stdout and stderr go to.
 func (p *Process) LogPath() string { return p.spec.LogPath }
 
-// SetArgs replaces argv[1:] for the next Start (used to pick a new port on retry).
-func (p *Process) SetArgs(args []string) {
+// SetArgs replaces argv[1:] and the ports to own for the next Start (used to pick new
+// ports on retry).
+func (p *Process) SetArgs(args []string, ports ...int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.spec.Args = args
+	p.spec.Ports = ports
+}
+
+// SetPorts replaces the ports to own, for children configured through a file.
+func (p *Process) SetPorts(ports ...int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.spec.Ports = ports
 }
 
 // Pid is the pid of the running child, or 0.
@@ -113,6 +129,7 @@ func (p *Process) spawn() error {
 	if err != nil {
 		return fmt.Errorf("%s: open log: %w", p.spec.Name, err)
 	}
+	p.logStart = logSize(p.spec.LogPath)
 	cmd := exec.Command(p.spec.Path, p.spec.Args...)
 	cmd.Env = p.spec.Env
 	cmd.Dir = p.spec.Dir
@@ -154,18 +171,13 @@ func (p *Process) redact(s string) string {
 
 func (p *Process) waitReady(ctx context.Context) error {
 	p.mu.Lock()
-	done := p.done
+	done, pid, ports, since := p.done, p.cmd.Process.Pid, p.spec.Ports, p.logStart
 	p.mu.Unlock()
-	if p.spec.Ready == nil {
-		return nil
-	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		last = p.spec.Ready(attempt)
-		cancel()
+		last = p.checkReady(ctx, pid, ports)
 		if last == nil {
 			return nil
 		}
@@ -174,13 +186,28 @@ func (p *Process) waitReady(ctx context.Context) error {
 			p.mu.Lock()
 			werr := p.waitErr
 			p.mu.Unlock()
-			return &ExitError{Name: p.spec.Name, Err: werr, Tail: Tail(p.spec.LogPath, 20)}
+			return &ExitError{Name: p.spec.Name, Err: werr, Tail: TailSince(p.spec.LogPath, since, 20)}
 		case <-ctx.Done():
 			return fmt.Errorf("%s: not ready: %w (last check: %v)\n%s", p.spec.Name, ctx.Err(), last,
-				indent(Tail(p.spec.LogPath, 20)))
+				indent(TailSince(p.spec.LogPath, since, 20)))
 		case <-tick.C:
 		}
 	}
+}
+
+// checkReady passes when the child itself listens on its ports and Ready passes.
+func (p *Process) checkReady(ctx context.Context, pid int, ports []int) error {
+	for _, port := range ports {
+		if !ListensOn(pid, port) {
+			return fmt.Errorf("pid %d does not listen on port %d yet", pid, port)
+		}
+	}
+	if p.spec.Ready == nil {
+		return nil
+	}
+	attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return p.spec.Ready(attempt)
 }
 
 // ExitError says a child exited before it was ready.
@@ -201,9 +228,14 @@ func (e *ExitError) AddressInUse() bool {
 	return strings.Contains(t, "address already in use") || strings.Contains(t, "could not bind")
 }
 
-// Stop sends SIGTERM to the process group and SIGKILL after StopGrace.
+// Stop sends the stop signal (SIGTERM by default) to the process group and SIGKILL
+// after StopGrace.
 func (p *Process) Stop(ctx context.Context) error {
-	return p.signal(ctx, syscall.SIGTERM, StopGrace)
+	sig := p.spec.StopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	return p.signal(ctx, sig, StopGrace)
 }
 
 // Kill sends SIGKILL to the process group and waits for the child to be reaped.
@@ -244,9 +276,8 @@ func (p *Process) signal(ctx context.Context, sig syscall.Signal, grace time.Dur
 	case <-time.After(StopGrace):
 		return fmt.Errorf("%s: pid %d did not exit after SIGKILL", p.spec.Name, pgid)
 	}
-	// Children that left the group's leader behind (postgres backends) go too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	return nil
+	// Members that outlive the leader (postgres backends, a shell's children) go too.
+	return drainGroup(pgid)
 }
 
 // Exited returns a channel closed when the current child exits (nil before Start).

@@ -127,11 +127,4 @@ func TestCleanEnvKeepsOnlyTheAllowlist(t *testing.T) {
 	}
 }
 
-// alive is true for a live process; a reaped-late zombie (its parent is gone) is dead.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return err == nil && !strings.Contains(string(b[strings.LastIndexByte(string(b), ')'):]), ") Z")
-}
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil && !Zombie(pid) }

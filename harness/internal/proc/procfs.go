@@ -1,0 +1,113 @@
+package proc
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ListensOn reports whether pid holds a listening TCP socket on port (IPv4 or IPv6):
+// the socket's inode from /proc/net/tcp* appears among the process's descriptors.
+func ListensOn(pid, port int) bool {
+	inodes := listeningInodes(port)
+	if len(inodes) == 0 {
+		return false
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
+			return true
+		}
+	}
+	return false
+}
+
+// listeningInodes returns the inodes of sockets in state LISTEN (0A) on port.
+func listeningInodes(port int) map[string]bool {
+	want := fmt.Sprintf(":%04X", port)
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(table)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			if len(fields) > 9 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
+				inodes[fields[9]] = true
+			}
+		}
+		f.Close()
+	}
+	return inodes
+}
+
+// GroupMembers lists the live (not zombie) processes of a process group.
+func GroupMembers(pgid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := syscall.Getpgid(pid); err == nil && g == pgid && !Zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// drainGroup SIGKILLs a process group until no live member is left (bounded).
+func drainGroup(pgid int) error {
+	deadline := time.Now().Add(StopGrace)
+	for {
+		members := GroupMembers(pgid)
+		if len(members) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process group %d still has members %v after SIGKILL", pgid, members)
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Zombie reports whether pid has exited but not been reaped (its parent may be gone
+// to a PID 1 that never reaps).
+func Zombie(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+}
+
+// StartTime is a process's start time in clock ticks since boot (field 22 of
+// /proc/<pid>/stat): with the pid it names a process even after pids are reused.
+func StartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
