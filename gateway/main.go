@@ -44,9 +44,11 @@ func main() {
 	}
 	// Persistent, so --config works before or after the subcommand.
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "path of gateway.json (default $GATEWAY_CONFIG; none: the local tier)")
-	root.AddCommand(serveCmd(g))
+	root.AddCommand(serveCmd(g), seedCmd(g), doctorCmd(g))
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
+		if err != errRed {
+			fmt.Fprintln(os.Stderr, "gateway:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,12 +12,14 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
+	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
+	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
 // Server timeouts. Read-header bounds slow-loris clients; idle frees kept-alive
@@ -30,6 +31,8 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 10 * time.Second
 	maxHeaderBytes    = 64 << 10
+	// detectorBudget: the detector refuses within 10 s (SPEC §4), probes run in parallel.
+	detectorBudget = 9 * time.Second
 )
 
 func serveCmd(g *globals) *cobra.Command {
@@ -50,40 +53,45 @@ func serveCmd(g *globals) *cobra.Command {
 }
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
-	if cfg.Tier != config.TierFederated {
-		return fmt.Errorf("tier %q: serving this tier arrives with the storage milestone (M1); use tier federated", cfg.Tier)
-	}
-	pgURL, err := config.ReadSecret(cfg.Storage.PostgresURLFile)
+	t, err := targets(cfg)
 	if err != nil {
-		return fmt.Errorf("storage.postgres_url_file: %w", err)
+		return err
 	}
-	pool, err := pgxpool.New(ctx, pgURL)
+	// The tier detector runs before anything else talks to a service.
+	dctx, cancel := context.WithTimeout(ctx, detectorBudget)
+	report := tier.Check(dctx, t)
+	cancel()
+	if err := report.Err(); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, t)
 	if err != nil {
-		// pgx's parse errors may quote the DSN: say only what to fix.
-		return errors.New("storage.postgres_url_file does not hold a valid PostgreSQL URL (postgres://user:password@host:port/db)")
+		return err
 	}
-	defer pool.Close()
-	valkeyURL := cfg.Valkey.URL
-	if cfg.Valkey.URLFile != "" {
-		if valkeyURL, err = config.ReadSecret(cfg.Valkey.URLFile); err != nil {
-			return fmt.Errorf("valkey.url_file: %w", err)
+	defer st.Close()
+	checkers := []localapi.Checker{{Name: "storage", Check: st.Ping}}
+	if t.ValkeyURL != "" {
+		opt, err := redis.ParseURL(t.ValkeyURL)
+		if err != nil {
+			return fmt.Errorf("valkey: not a valid redis:// URL")
 		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		checkers = append(checkers, localapi.Checker{Name: "valkey", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
-	opt, err := redis.ParseURL(valkeyURL)
-	if err != nil {
-		return errors.New("valkey: not a valid redis:// URL")
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
 
-	healthz, readyz := localapi.Health(log, []localapi.Checker{
-		{Name: "postgres", Check: pool.Ping},
-		{Name: "valkey", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	})
+	metrics := httpx.NewMetrics("api")
 	r := mux.NewRouter()
+	r.Use(metrics.Middleware)
+	healthz, readyz := localapi.Health(log, checkers)
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
-	return listenAndServe(ctx, log, cfg.Listen.API, r)
+	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet)
+	localapi.New(localapi.Config{Store: st, Embedder: embed.Hashing{}, Log: log}).Register(r)
+	r.NotFoundHandler = httpx.NotFound(log)
+	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
+	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", st.Engine())
+	return listenAndServe(ctx, log, cfg.Listen.API, httpx.RequestID(httpx.LimitBody(log, r)))
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the
@@ -94,7 +102,7 @@ func listenAndServe(ctx context.Context, log *slog.Logger, addr string, h http.H
 		return fmt.Errorf("listen.api %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(h, 1<<20),
+		Handler:           http.MaxBytesHandler(h, httpx.MaxBody),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

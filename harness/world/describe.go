@@ -48,7 +48,7 @@ func (w *World) Describe() Description {
 		d.Sites[name] = SiteInfo{
 			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL,
 			CAURL: s.CA.URL, CARoot: s.CA.RootPath, PostgresURL: s.Postgres.URL,
-			ValkeyURL: s.Valkey.URL, Config: s.Gateway.ConfigPath, Users: []User{},
+			ValkeyURL: s.Valkey.URL, Config: s.Gateway.ConfigPath, Users: append([]User{}, s.Users...),
 			CAFingerprint: s.CA.Fingerprint, CAConfig: s.CA.ConfigPath,
 			ProvisionerPasswordFile: s.CA.ProvisionerPasswordFile, Dir: s.Dir,
 		}

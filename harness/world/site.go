@@ -1,9 +1,15 @@
 package world
 
 import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +23,9 @@ type Site struct {
 	Postgres *Postgres
 	Valkey   *Valkey
 	Gateway  *Gateway
+	// Users are the seeded users with their API tokens; Users[0] is the site's
+	// federated demo user.
+	Users []User
 
 	world *World
 }
@@ -104,7 +113,43 @@ func (s *Site) boot(ctx context.Context) error {
 	}
 	s.Gateway = gw
 	w.progress("%-5s gateway ready at %s", s.Name, gw.APIURL)
+	return s.seed(ctx)
+}
+
+// seed loads <SeedDir>/<site>.json through the real CLI and keeps the printed tokens.
+func (s *Site) seed(ctx context.Context) error {
+	file := filepath.Join(s.world.opts.SeedDir, s.Name+".json")
+	if _, err := os.Stat(file); err != nil {
+		s.world.progress("%-5s no seed set at %s: the site stays empty", s.Name, file)
+		return nil
+	}
+	out, err := s.GatewayCLI(ctx, "seed", "load", "--json", file)
+	if err != nil {
+		return fmt.Errorf("site %s: seed: %w", s.Name, err)
+	}
+	var res struct {
+		Users []User `json:"users"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("site %s: seed output: %w", s.Name, err)
+	}
+	s.Users = res.Users
+	s.world.progress("%-5s seeded %d users from %s", s.Name, len(s.Users), filepath.Base(file))
 	return nil
+}
+
+// GatewayCLI runs the gateway binary with this site's config and returns its stdout;
+// a non-zero exit is an error carrying stderr.
+func (s *Site) GatewayCLI(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, s.world.opts.GatewayBin, append([]string{"--config", s.Gateway.ConfigPath}, args...)...)
+	cmd.Env = proc.CleanEnv(RunEnv + "=" + s.world.RunDir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("gateway %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
 }
 
 // makeDirs creates the site directory (traversable for the PostgreSQL user) and its

@@ -30,6 +30,9 @@ type Options struct {
 	// then PATH). GatewayBin is the built gateway binary (required).
 	BinDir     string
 	GatewayBin string
+	// SeedDir holds <site>.json seed sets loaded at boot (default <module>/seed); a
+	// site without one boots empty.
+	SeedDir string
 	// Progress receives one line per boot step (nil: discarded).
 	Progress io.Writer
 	// Log receives the spawn lines of every process (nil: discarded).
@@ -143,6 +146,11 @@ func (o *Options) fill() error {
 	// Traversable (not listable) so an unprivileged PostgreSQL can reach its own folder.
 	if err := os.Chmod(o.RunDir, 0o711); err != nil {
 		return err
+	}
+	if o.SeedDir == "" {
+		if root, err := ModuleRoot(); err == nil {
+			o.SeedDir = filepath.Join(root, "seed")
+		}
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/seed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
+)
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func seedCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	load := &cobra.Command{
+		Use:   "load <file>",
+		Short: "Load a seed set into the configured store (idempotent); new API tokens are printed once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			file, err := seed.Parse(f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			t, err := targets(cfg)
+			if err != nil {
+				return err
+			}
+			if err := tier.Check(cmd.Context(), t).Err(); err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), cfg, t)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			kr, err := keyring(cfg)
+			if err != nil {
+				return err
+			}
+			res, err := seed.Load(cmd.Context(), seed.Deps{Store: st, Keyring: kr, Embedder: embed.Hashing{}}, file)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if asJSON {
+				return printJSON(res)
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "EMAIL\tUSER ID\tAPI TOKEN (shown once)")
+			for _, u := range res.Users {
+				token := u.Token
+				if token == "" {
+					token = "(unchanged)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Email, u.ID, token)
+			}
+			return tw.Flush()
+		},
+	}
+	load.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c := &cobra.Command{Use: "seed", Short: "Seed data"}
+	c.AddCommand(load)
+	return c
+}
+
+// errRed makes doctor exit 1 without printing anything more.
+var errRed = fmt.Errorf("overall red")
+
+func doctorCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Report the tier, each required service's health and latency, and pgvector",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			t, err := targets(cfg)
+			if err != nil {
+				return err
+			}
+			r := tier.Check(cmd.Context(), t)
+			if asJSON {
+				if err := printJSON(r); err != nil {
+					return err
+				}
+			} else {
+				fmt.Printf("tier %s: %s\n", r.Tier, r.Overall)
+				for _, s := range r.Services {
+					fmt.Printf("  %-9s %-5s %4d ms  %s\n", s.Name, s.Status, s.LatencyMS, s.Detail)
+				}
+				fmt.Printf("  pgvector  installed=%v %s\n", r.PGVector.Installed, r.PGVector.Version)
+				for _, p := range r.Problems {
+					fmt.Println("  - " + p)
+				}
+			}
+			if r.Overall == "red" {
+				return errRed
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return c
+}

@@ -1,0 +1,149 @@
+// Package httpx holds the HTTP plumbing every listener shares: request ids, the error
+// envelope, strict JSON decoding. Two messages per error: the cause goes to the log,
+// the client gets a stable code and a safe message.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+)
+
+// MaxBody is the largest request body any endpoint reads.
+const MaxBody = 1 << 20
+
+type ctxKey struct{}
+
+var wellFormedID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// RequestID gives every request an id (a caller's X-Request-Id when well formed),
+// echoes it in the response header and puts it in the context.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !wellFormedID.MatchString(id) {
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
+// LimitBody answers 413 at once to a request that announces a body over MaxBody (a
+// body without a length is cut off at MaxBody by the reader in Decode instead).
+func LimitBody(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBody {
+			WriteError(w, r, log, &http.MaxBytesError{Limit: MaxBody})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ID returns the request id of ctx.
+func ID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// Error is an error with the status, code and safe message a client gets.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Cause   error // logged, never sent
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Message + ": " + e.Cause.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf makes an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// toError maps any error to what the client may see.
+func toError(err error) *Error {
+	var e *Error
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &tooBig):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)}
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such item"}
+	case errors.Is(err, store.ErrInvalid):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: api.CodeInternal,
+		Message: "internal error: the gateway's log has the cause under this request id", Cause: err}
+}
+
+// WriteError renders err as the error envelope and logs server-side causes.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	e := toError(err)
+	if e.Status >= 500 {
+		log.Error("request failed", "request_id", ID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	JSON(w, e.Status, api.ErrorBody{Error: api.Error{Code: e.Code, Message: e.Message, RequestID: ID(r.Context())}})
+}
+
+// JSON writes v with a status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Decode reads a JSON body strictly (unknown fields refused, one value, at most
+// MaxBody bytes: a larger body is a *http.MaxBytesError, which renders as 413).
+func Decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return Errorf(http.StatusBadRequest, "invalid_body", "the body is not the expected JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Errorf(http.StatusBadRequest, "invalid_body", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// NotFound and MethodNotAllowed answer in the envelope too.
+func NotFound(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, Errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint"))
+	})
+}
+
+func MethodNotAllowed(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, Errorf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "method %s not allowed here", r.Method))
+	})
+}

@@ -1,0 +1,119 @@
+package localapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+)
+
+// Field limits of created rows.
+const (
+	maxTitle = 500
+	maxText  = 64 << 10
+)
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	item, err := a.createItem(r, mux.Vars(r)["resource"], caller(r))
+	if err != nil {
+		httpx.WriteError(w, r, a.cfg.Log, err)
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, api.ItemResponse{Item: Tag(item, SourceLocal)})
+}
+
+func (a *API) createItem(r *http.Request, resource string, u store.User) (api.Item, error) {
+	ctx := r.Context()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	id := uuid.NewString()
+	var team *string
+	var save func() (api.Item, error)
+	switch resource {
+	case api.ResourceTasks:
+		var in api.CreateTask
+		if err := httpx.Decode(r, &in); err != nil {
+			return nil, err
+		}
+		if in.Status == "" {
+			in.Status = api.StatusOpen
+		}
+		if err := firstErr(text("title", in.Title, maxTitle), status(in.Status)); err != nil {
+			return nil, err
+		}
+		team = in.TeamID
+		save = func() (api.Item, error) {
+			t := api.Task{ID: id, OwnerUserID: u.ID, TeamID: team, Title: in.Title, Status: in.Status, DueAt: in.DueAt, CreatedAt: now, UpdatedAt: now}
+			return t, a.cfg.Store.PutTask(ctx, t)
+		}
+	case api.ResourceNotes:
+		var in api.CreateNote
+		if err := httpx.Decode(r, &in); err != nil {
+			return nil, err
+		}
+		if err := firstErr(text("title", in.Title, maxTitle), text("body", in.Body, maxText)); err != nil {
+			return nil, err
+		}
+		team = in.TeamID
+		save = func() (api.Item, error) {
+			n := api.Note{ID: id, OwnerUserID: u.ID, TeamID: team, Title: in.Title, Body: in.Body, CreatedAt: now, UpdatedAt: now}
+			return n, a.cfg.Store.PutNote(ctx, n)
+		}
+	case api.ResourceMemories:
+		var in api.CreateMemory
+		if err := httpx.Decode(r, &in); err != nil {
+			return nil, err
+		}
+		if err := text("content", in.Content, maxText); err != nil {
+			return nil, err
+		}
+		team = in.TeamID
+		save = func() (api.Item, error) {
+			vec, err := a.cfg.Embedder.Embed(ctx, in.Content)
+			if err != nil {
+				return nil, err
+			}
+			m := api.Memory{ID: id, OwnerUserID: u.ID, TeamID: team, Content: in.Content, CreatedAt: now}
+			return m, a.cfg.Store.PutMemory(ctx, m, vec)
+		}
+	}
+	if team != nil {
+		if !canonicalUUID(*team) {
+			return nil, httpx.Errorf(http.StatusBadRequest, "invalid_team_id", "team_id must be a canonical lowercase UUID")
+		}
+		if ok, err := a.cfg.Store.IsMember(ctx, *team, u.ID); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, httpx.Errorf(http.StatusForbidden, "not_a_team_member", "you are not a member of that team")
+		}
+	}
+	return save()
+}
+
+func text(field, v string, maxLen int) error {
+	if strings.TrimSpace(v) == "" || len(v) > maxLen {
+		return httpx.Errorf(http.StatusBadRequest, "invalid_"+field, "%s must be non-empty and at most %d bytes", field, maxLen)
+	}
+	return nil
+}
+
+func status(s string) error {
+	if !validStatus(s) {
+		return httpx.Errorf(http.StatusBadRequest, "invalid_status", "status must be open, in_progress or done")
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
