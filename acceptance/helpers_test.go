@@ -5,14 +5,23 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
 // run starts a binary like a user would, echoes it to the spec's output, and waits
@@ -56,4 +65,112 @@ func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// gateway runs the real gateway CLI.
+func gateway(args ...string) *gexec.Session {
+	GinkgoHelper()
+	return run(nil, the.GatewayBin, args...)
+}
+
+// siteConfig writes a gateway.json for a site — its standard config with overrides
+// deep-merged — into the site's folder (relative paths in it resolve there) and
+// returns the path.
+func siteConfig(s world.SiteInfo, overrides map[string]any) string {
+	GinkgoHelper()
+	var cfg map[string]any
+	b, err := os.ReadFile(s.Config)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
+	cfg = mergeMaps(cfg, overrides)
+	path := filepath.Join(s.Dir, fmt.Sprintf("spec-%d-%s.json", GinkgoParallelProcess(), uuid.NewString()[:8]))
+	writeJSONFile(path, cfg)
+	DeferCleanup(os.Remove, path)
+	return path
+}
+
+func writeJSONFile(path string, v any) {
+	GinkgoHelper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(path, b, 0o600)).To(Succeed())
+}
+
+func mergeMaps(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sub, ok := v.(map[string]any); ok {
+			if d, ok := dst[k].(map[string]any); ok {
+				dst[k] = mergeMaps(d, sub)
+				continue
+			}
+		}
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+// secretFile writes a secret (a database URL, say) into a 0600 file of the site.
+func secretFile(s world.SiteInfo, content string) string {
+	GinkgoHelper()
+	path := filepath.Join(s.Dir, "secrets", fmt.Sprintf("spec-%d-%s", GinkgoParallelProcess(), uuid.NewString()[:8]))
+	Expect(os.WriteFile(path, []byte(content+"\n"), 0o600)).To(Succeed())
+	DeferCleanup(os.Remove, path)
+	return path
+}
+
+// freeAddr returns a loopback address with a port nobody listens on right now.
+func freeAddr() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// apiCall sends a request to a local API with a bearer token (none when empty) and
+// decodes a JSON answer into out (when not nil); it returns the status code.
+func apiCall(method, url, token string, body io.Reader, out any) int {
+	GinkgoHelper()
+	req, err := http.NewRequest(method, url, body)
+	Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: Timeouts.Request}).Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	if out != nil {
+		Expect(json.NewDecoder(resp.Body).Decode(out)).To(Succeed())
+	}
+	return resp.StatusCode
+}
+
+// listBody decodes list responses without knowing the resource.
+type listBody struct {
+	Items      []map[string]any `json:"items"`
+	NextCursor string           `json:"next_cursor"`
+	Partial    bool             `json:"_partial"`
+	Sources    []struct {
+		Name, Status, Error string
+	} `json:"sources"`
+}
+
+type errorBody struct {
+	Error struct {
+		Code, Message string
+		RequestID     string `json:"request_id"`
+	} `json:"error"`
+}
+
+// sqlConn connects to a database (closed when the spec ends).
+func sqlConn(ctx context.Context, dsn string) *pgx.Conn {
+	GinkgoHelper()
+	conn, err := pgx.Connect(ctx, dsn)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

@@ -15,15 +15,15 @@ import (
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
-var _ = Describe("The two-site world", Label("harness"), func() {
-	DescribeTable("[H-1] has a ready gateway whose PostgreSQL and Valkey answer",
+var _ = Describe("Tiers: the federated world", Label("M1"), func() {
+	DescribeTable("[M1-1] boots a federated gateway whose /readyz answers 200 with storage and Valkey up",
 		func(ctx SpecContext, name string) {
 			var h api.Health
 			status := getJSON(ctx, http.DefaultClient, site(name).APIURL+"/readyz", &h)
 			Expect(status).To(Equal(http.StatusOK))
 			Expect(h.Status).To(Equal("ready"))
 			Expect(h.Checks).To(ConsistOf(
-				HaveField("Name", "postgres"), HaveField("Name", "valkey")))
+				HaveField("Name", "storage"), HaveField("Name", "valkey")))
 			for _, c := range h.Checks {
 				Expect(c.Status).To(Equal("up"), c.Name)
 			}
@@ -31,7 +31,7 @@ var _ = Describe("The two-site world", Label("harness"), func() {
 		Entry("home", SpecTimeout(Timeouts.Request), "home"),
 		Entry("work", SpecTimeout(Timeouts.Request), "work"))
 
-	DescribeTable("[H-2] round-trips a vector(3) through pgvector",
+	DescribeTable("[M1-5] round-trips a vector(3) through pgvector",
 		func(ctx SpecContext, name string) {
 			conn, err := pgx.Connect(ctx, site(name).PostgresURL)
 			Expect(err).NotTo(HaveOccurred())

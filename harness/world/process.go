@@ -28,7 +28,10 @@ func (b *processBackend) Name() string { return "process" }
 // PostgreSQL's always, step-ca's and Valkey's unless only PostgreSQL is wanted.
 func (b *processBackend) check(onlyPostgres bool) error {
 	var err error
-	pgBin := postgresBinDir()
+	pgBin := b.opts.PostgresBinDir
+	if pgBin == "" {
+		pgBin = PostgresBinDir()
+	}
 	if b.bins.postgres, err = findBin(pgBin, "postgres"); err != nil {
 		return err
 	}
@@ -53,9 +56,9 @@ func (b *processBackend) check(onlyPostgres bool) error {
 	return nil
 }
 
-// postgresBinDir is the newest /usr/lib/postgresql/<major>/bin (Debian's layout), or
+// PostgresBinDir is the newest /usr/lib/postgresql/<major>/bin (Debian's layout), or
 // "" to search PATH.
-func postgresBinDir() string {
+func PostgresBinDir() string {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	slices.SortFunc(dirs, func(a, b string) int { return majorOf(b) - majorOf(a) })
 	for _, d := range dirs {

@@ -30,6 +30,9 @@ type Options struct {
 	// then PATH). GatewayBin is the built gateway binary (required).
 	BinDir     string
 	GatewayBin string
+	// PostgresBinDir overrides where initdb and postgres come from (default: the
+	// newest /usr/lib/postgresql/<major>/bin), e.g. a copy without pgvector.
+	PostgresBinDir string
 	// SeedDir holds <site>.json seed sets loaded at boot (default <module>/seed); a
 	// site without one boots empty.
 	SeedDir string
