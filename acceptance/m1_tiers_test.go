@@ -287,7 +287,7 @@ var _ = Describe("Tiers: local and standalone", Label("M1"), func() {
 		dsn := strings.Replace(site("work").PostgresURL, "/gateway?", "/"+db+"?", 1)
 		dir := GinkgoT().TempDir()
 		_, list := seedAndList(map[string]any{"tier": "standalone", "site": "office",
-			"storage": map[string]any{"postgres_url_file": secretFile(site("work"), dsn)},
+			"storage":          map[string]any{"postgres_url_file": secretFile(site("work"), dsn)},
 			"sealing_key_file": filepath.Join(site("work").Dir, "secrets", "sealing.key")}, dir)
 		Expect(list.Items).NotTo(BeEmpty())
 
