@@ -46,12 +46,12 @@ func TestMain(m *testing.M) {
 
 type engine struct {
 	name string
-	open func(t *testing.T) Store
+	open func(t testing.TB) Store
 }
 
 func engines() []engine {
 	return []engine{
-		{"sqlite", func(t *testing.T) Store {
+		{"sqlite", func(t testing.TB) Store {
 			s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
 			if err != nil {
 				t.Fatal(err)
@@ -59,7 +59,7 @@ func engines() []engine {
 			t.Cleanup(func() { s.Close() })
 			return s
 		}},
-		{"postgres", func(t *testing.T) Store {
+		{"postgres", func(t testing.TB) Store {
 			if pgAdminURL == "" {
 				if os.Getenv("CI") == "true" {
 					t.Fatal("CI=true but no PostgreSQL: set MOSAIC_TEST_POSTGRES_URL or install PostgreSQL (make deps)")
@@ -72,7 +72,7 @@ func engines() []engine {
 }
 
 // openFreshPostgres creates a database of its own for one test.
-func openFreshPostgres(t *testing.T) Store {
+func openFreshPostgres(t testing.TB) Store {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", pgAdminURL)
