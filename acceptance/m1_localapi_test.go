@@ -37,7 +37,11 @@ func listAll(base, token, resource string, limit int) []map[string]any {
 	cursor := ""
 	for range 1000 {
 		var page listBody
-		url := fmt.Sprintf("%s/api/v1/%s?limit=%d&cursor=%s", base, resource, limit, cursor)
+		sep := "?"
+		if strings.Contains(resource, "?") {
+			sep = "&"
+		}
+		url := fmt.Sprintf("%s/api/v1/%s%slimit=%d&cursor=%s", base, resource, sep, limit, cursor)
 		Expect(apiCall(http.MethodGet, url, token, nil, &page)).To(Equal(http.StatusOK))
 		Expect(len(page.Items)).To(BeNumerically("<=", limit))
 		all = append(all, page.Items...)
@@ -96,11 +100,27 @@ var _ = Describe("The local API", Label("M1"), func() {
 		var team string
 		Expect(conn.QueryRow(ctx, `SELECT team_id::text FROM team_members m JOIN users u ON u.id = m.user_id
 			WHERE u.email = 'ada@work.example' LIMIT 1`).Scan(&team)).To(Succeed())
-		var byTeam listBody
-		Expect(apiCall(http.MethodGet, base+"/api/v1/tasks?limit=1000&team_id="+team, ada, nil, &byTeam)).To(Equal(http.StatusOK))
-		Expect(byTeam.Items).NotTo(BeEmpty())
-		for _, it := range byTeam.Items {
-			Expect(it["team_id"]).To(Equal(team))
+		byTeam := listAll(base, ada, "tasks?team_id="+team, 7)
+		var want []string
+		rows, err := conn.Query(ctx, `SELECT id::text FROM tasks WHERE team_id = $1`, team)
+		Expect(err).NotTo(HaveOccurred())
+		for rows.Next() {
+			var id string
+			Expect(rows.Scan(&id)).To(Succeed())
+			want = append(want, id)
+		}
+		Expect(idsOf(byTeam)).To(ConsistOf(want), "every row of a team of hers, and only those")
+
+		By("narrowing to a team she is not in: nothing, not an error")
+		var notMine string
+		Expect(conn.QueryRow(ctx, `SELECT id::text FROM teams WHERE id NOT IN (SELECT team_id FROM team_members m
+			JOIN users u ON u.id = m.user_id WHERE u.email = 'ada@work.example') LIMIT 1`).Scan(&notMine)).To(Succeed())
+		var adaID string
+		Expect(conn.QueryRow(ctx, `SELECT id::text FROM users WHERE email = 'ada@work.example'`).Scan(&adaID)).To(Succeed())
+		var foreign listBody
+		Expect(apiCall(http.MethodGet, base+"/api/v1/tasks?team_id="+notMine, ada, nil, &foreign)).To(Equal(http.StatusOK))
+		for _, it := range foreign.Items {
+			Expect(it["owner_user_id"]).To(Equal(adaID), "only a row she owns herself may show")
 		}
 	})
 
@@ -152,7 +172,15 @@ var _ = Describe("The local API", Label("M1"), func() {
 		Expect(apiCall(http.MethodPost, base+"/api/v1/tasks", ada, strings.NewReader(`{"title": "x", "team_id": "`+notMine+`"}`), &e)).To(Equal(http.StatusForbidden))
 		Expect(e.Error.Code).To(Equal("not_a_team_member"))
 
-		for _, bad := range []string{`{"title": ""}`, `{"title": "x", "status": "blocked"}`, `{"title": "x", "colour": "red"}`, `{"title": 3}`, `{"title": "x"} {}`, `not json`} {
+		By("hiding a row of a team she is not in, like a missing one")
+		var foreignRow string
+		Expect(conn.QueryRow(ctx, `SELECT t.id::text FROM tasks t JOIN users u ON u.id = t.owner_user_id
+			WHERE t.team_id = $1 AND u.email <> 'ada@work.example' LIMIT 1`, notMine).Scan(&foreignRow)).To(Succeed())
+		Expect(apiCall(http.MethodGet, base+"/api/v1/tasks/"+foreignRow, ada, nil, nil)).To(Equal(http.StatusNotFound))
+
+		for _, bad := range []string{`{"title": ""}`, `{"title": "x", "status": "blocked"}`, `{"title": "x", "colour": "red"}`,
+			`{"title": 3}`, `{"title": "x"} {}`, `not json`, `{"title": "a\u0000b"}`,
+			`{"title": "x", "due_at": "0000-01-01T00:00:00+01:00"}`, `{"title": "x", "due_at": "9999-12-31T23:59:59-23:00"}`} {
 			Expect(apiCall(http.MethodPost, base+"/api/v1/tasks", ada, strings.NewReader(bad), nil)).To(Equal(http.StatusBadRequest), bad)
 		}
 	})
@@ -184,17 +212,25 @@ var _ = Describe("The local API", Label("M1"), func() {
 	It("[M1-LA-6] never serves credentials, which rest sealed", func(ctx SpecContext) {
 		Expect(apiCall(http.MethodGet, base+"/api/v1/credentials", ada, nil, nil)).To(Equal(http.StatusNotFound))
 		conn := sqlConn(ctx, site("work").PostgresURL)
-		rows, err := conn.Query(ctx, `SELECT secret_sealed FROM credentials`)
+		rows, err := conn.Query(ctx, `SELECT c.id::text, c.secret_sealed FROM credentials c JOIN users u ON u.id = c.owner_user_id
+			WHERE u.email = 'ada@work.example'`)
 		Expect(err).NotTo(HaveOccurred())
+		var everything []string
+		for _, r := range []string{"tasks", "notes", "memories"} {
+			everything = append(everything, fmt.Sprint(listAll(base, ada, r, 200)))
+		}
 		n := 0
 		for rows.Next() {
+			var id string
 			var sealed []byte
-			Expect(rows.Scan(&sealed)).To(Succeed())
+			Expect(rows.Scan(&id, &sealed)).To(Succeed())
+			Expect(apiCall(http.MethodGet, base+"/api/v1/credentials/"+id, ada, nil, nil)).To(Equal(http.StatusNotFound))
+			Expect(strings.Join(everything, " ")).NotTo(ContainSubstring(id), "a credential's id appeared in a list")
 			Expect(string(sealed)).NotTo(ContainSubstring("demo-only"))
 			Expect(sealed[0]).To(Equal(byte(1)), "a version-1 sealing envelope")
 			n++
 		}
-		Expect(n).To(BeNumerically(">=", 3))
+		Expect(n).To(BeNumerically(">=", 1), "ada owns credentials in the seed")
 	})
 
 	It("[M1-LA-7] takes source=local|all, names an unknown peer (404) and refuses other sources (400)", func() {

@@ -31,13 +31,17 @@ func targets(cfg *config.Config) (tier.Targets, error) {
 	return t, nil
 }
 
+// maxDBConns bounds the gateway's connections: a flood of requests queues here rather
+// than exhausting the PostgreSQL server every tenant shares.
+const maxDBConns = 16
+
 // openStore opens the tier's store: SQLite for local, PostgreSQL otherwise (with the
 // vector extension on the federated tier).
 func openStore(ctx context.Context, cfg *config.Config, t tier.Targets) (store.Store, error) {
 	if cfg.Tier == config.TierLocal {
 		return store.OpenSQLite(ctx, cfg.Storage.SQLitePath)
 	}
-	return store.OpenPostgres(ctx, store.PostgresOptions{URL: t.PostgresURL, RequireVector: t.NeedVector})
+	return store.OpenPostgres(ctx, store.PostgresOptions{URL: t.PostgresURL, RequireVector: t.NeedVector, MaxConns: maxDBConns})
 }
 
 // keyring loads the sealing keys; a local site creates its key file beside its

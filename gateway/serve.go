@@ -31,6 +31,7 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 10 * time.Second
 	maxHeaderBytes    = 64 << 10
+	requestTimeout    = 30 * time.Second
 	// detectorBudget: the detector refuses within 10 s (SPEC §4), probes run in parallel.
 	detectorBudget = 9 * time.Second
 )
@@ -91,7 +92,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", st.Engine())
-	return listenAndServe(ctx, log, cfg.Listen.API, httpx.RequestID(httpx.LimitBody(log, r)))
+	return listenAndServe(ctx, log, cfg.Listen.API, httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, r))))
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

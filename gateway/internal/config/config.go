@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -215,6 +216,9 @@ func (c *Config) normalise(dir string) error {
 		if field.value == "" {
 			return fmt.Errorf("config: the %s tier requires field %q", c.Tier, field.name)
 		}
+	}
+	if u, err := url.Parse(c.Valkey.URL); err == nil && u.User != nil {
+		return errors.New(`config: field "valkey.url" holds credentials: put the URL in a file and name it in "valkey.url_file"`)
 	}
 	if c.Tier == TierFederated && c.Valkey.URL == "" && c.Valkey.URLFile == "" {
 		return errors.New(`config: the federated tier requires field "valkey.url" (or "valkey.url_file" when the URL holds a password)`)

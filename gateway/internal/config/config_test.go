@@ -117,3 +117,11 @@ func TestNoFileIsTheLocalTier(t *testing.T) {
 		t.Fatalf("got %+v", cfg)
 	}
 }
+
+func TestValkeyCredentialsMustComeFromAFile(t *testing.T) {
+	body := strings.Replace(federated, `redis://127.0.0.1:6379/0`, `redis://:hunter2@127.0.0.1:6379/0`, 1)
+	_, err := Load(write(t, body), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "valkey.url_file") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
@@ -109,12 +111,29 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	JSON(w, e.Status, api.ErrorBody{Error: api.Error{Code: e.Code, Message: e.Message, RequestID: ID(r.Context())}})
 }
 
-// JSON writes v with a status.
+// JSON writes v with a status. It encodes first, so a value that cannot be encoded
+// becomes a 500 in the envelope rather than a 200 with an empty body.
 func JSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(api.ErrorBody{Error: api.Error{Code: api.CodeInternal, Message: "internal error: the response could not be encoded"}})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Deadline bounds every request's context: a slow query stops when its client's
+// budget is spent (WriteTimeout alone does not cancel the handler).
+func Deadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Decode reads a JSON body strictly (unknown fields refused, one value, at most
@@ -130,6 +149,10 @@ func Decode(r *http.Request, v any) error {
 		return Errorf(http.StatusBadRequest, "invalid_body", "the body is not the expected JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
 		return Errorf(http.StatusBadRequest, "invalid_body", "the body holds more than one JSON value")
 	}
 	return nil

@@ -22,7 +22,8 @@ import (
 // Limits of a list: the default page and the most a caller may ask for.
 const (
 	DefaultLimit = 50
-	MaxLimit     = 1000
+	// MaxLimit keeps one page's memory bounded (rows hold up to 64 KiB of text).
+	MaxLimit = 200
 )
 
 // SourceLocal is the _source of this site's own rows.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
@@ -43,7 +44,7 @@ func (a *API) createItem(r *http.Request, resource string, u store.User) (api.It
 		if in.Status == "" {
 			in.Status = api.StatusOpen
 		}
-		if err := firstErr(text("title", in.Title, maxTitle), status(in.Status)); err != nil {
+		if err := firstErr(text("title", in.Title, maxTitle), status(in.Status), dueAt(&in.DueAt)); err != nil {
 			return nil, err
 		}
 		team = in.TeamID
@@ -95,10 +96,26 @@ func (a *API) createItem(r *http.Request, resource string, u store.User) (api.It
 	return save()
 }
 
+// text refuses empty or oversized text, NUL bytes (PostgreSQL cannot store them) and
+// invalid UTF-8, so both engines hold the same rows.
 func text(field, v string, maxLen int) error {
-	if strings.TrimSpace(v) == "" || len(v) > maxLen {
-		return httpx.Errorf(http.StatusBadRequest, "invalid_"+field, "%s must be non-empty and at most %d bytes", field, maxLen)
+	if strings.TrimSpace(v) == "" || len(v) > maxLen || strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
+		return httpx.Errorf(http.StatusBadRequest, "invalid_"+field, "%s must be non-empty UTF-8 text without NUL bytes, at most %d bytes", field, maxLen)
 	}
+	return nil
+}
+
+// dueAt normalises a due date to UTC microseconds within years 1-9999, which every
+// engine and the JSON encoder can hold.
+func dueAt(t **time.Time) error {
+	if *t == nil {
+		return nil
+	}
+	u := (*t).UTC().Truncate(time.Microsecond)
+	if u.Year() < 1 || u.Year() > 9999 {
+		return httpx.Errorf(http.StatusBadRequest, "invalid_due_at", "due_at must be a time between the years 1 and 9999")
+	}
+	*t = &u
 	return nil
 }
 

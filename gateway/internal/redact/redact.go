@@ -22,12 +22,17 @@ func URL(raw string) string {
 	}
 	u.User = nil
 	q := u.Query()
+	secret := false
 	for k := range q {
 		if isSecretParam(k) {
-			q.Set(k, "x")
+			q.Set(k, "MOSAIC-REDACTED-VALUE")
+			secret = true
 		}
 	}
-	u.RawQuery = strings.ReplaceAll(q.Encode(), "=x", "="+Mask)
+	u.RawQuery = q.Encode()
+	if secret {
+		u.RawQuery = strings.ReplaceAll(u.RawQuery, "MOSAIC-REDACTED-VALUE", Mask)
+	}
 	return u.String()
 }
 

@@ -341,3 +341,32 @@ func TestPutIsIdempotentAndCounts(t *testing.T) {
 		}
 	})
 }
+
+func TestListWithManyTeams(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		var want []string
+		for i := range maxArms + 6 { // past the union's arm limit: the single-scan path
+			team := uuid.NewString()
+			must(t, s.UpsertTeam(ctx, Team{ID: team, Name: fmt.Sprintf("t%d", i), CreatedAt: epoch}))
+			must(t, s.AddMember(ctx, team, f.bob))
+			tk := task(f.carol, &team, i)
+			must(t, s.PutTask(ctx, tk))
+			want = append(want, tk.ID)
+		}
+		var got []string
+		cursor := ""
+		for {
+			page, err := s.List(ctx, Viewer{f.bob}, api.ResourceTasks, ListOptions{Limit: 25, Cursor: cursor})
+			must(t, err)
+			got = append(got, ids(page.Items)...)
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if len(got) != len(want) || len(dedupe(got)) != len(want) {
+			t.Fatalf("bob in %d teams sees %d rows, want %d", len(want), len(got), len(want))
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
@@ -56,6 +57,7 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (Store, error) {
 		db.SetMaxOpenConns(o.MaxConns)
 		db.SetMaxIdleConns(o.MaxConns)
 	}
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &sqlStore{db: db, d: dialect{engine: "postgres"}}
 	if o.RequireVector {
 		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {

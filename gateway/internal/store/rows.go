@@ -181,6 +181,11 @@ func visibleQuery(r resource, userID string, teams []string, filters []string, f
 	if len(filters) > 0 {
 		cond = " AND " + strings.Join(filters, " AND ")
 	}
+	if len(teams) > maxArms {
+		// SQLite allows 500 terms in a compound SELECT: past maxArms teams, one scan.
+		q := `SELECT ` + r.cols + ` FROM ` + r.table + ` WHERE ` + visible + cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+		return q, append(append([]any{userID, userID}, fargs...), limit)
+	}
 	var arms []string
 	var args []any
 	arm := func(scope string, scopeArg any) {
@@ -195,6 +200,9 @@ func visibleQuery(r resource, userID string, teams []string, filters []string, f
 	q := `SELECT ` + r.cols + ` FROM (` + strings.Join(arms, " UNION ") + `) AS visible ORDER BY created_at DESC, id DESC LIMIT ?`
 	return q, append(args, limit)
 }
+
+// maxArms is the most team arms a list query gets.
+const maxArms = 64
 
 func (s *sqlStore) teamsOf(ctx context.Context, userID string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT team_id FROM team_members WHERE user_id = ? ORDER BY team_id`), userID)
