@@ -268,4 +268,3 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		noSecrets(string(s.Err.Contents()), u.String())
 	}, SpecTimeout(Timeouts.CLI))
 })
-
