@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,4 +174,26 @@ func sqlConn(ctx context.Context, dsn string) *pgx.Conn {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// nonSuperuserDatabase makes, on the work cluster, a real non-superuser role owning an
+// empty database of its own (pgvector is installed on the server but this role may not
+// create it), and returns that role's URL for the database.
+func nonSuperuserDatabase(ctx context.Context) string {
+	GinkgoHelper()
+	admin := sqlConn(ctx, site("work").PostgresURL)
+	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	role, db, password := "app_"+suffix, "appdb_"+suffix, "pw-"+uuid.NewString()
+	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER PASSWORD '"+password+"'")
+	Expect(err).NotTo(HaveOccurred())
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+db+" OWNER "+role)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx context.Context) {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	u, err := url.Parse(site("work").PostgresURL)
+	Expect(err).NotTo(HaveOccurred())
+	u.User, u.Path = url.UserPassword(role, password), "/"+db
+	return u.String()
 }

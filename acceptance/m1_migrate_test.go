@@ -249,22 +249,10 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		writeJSONFile(config, map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": filepath.Join(dir, "gw.db")}})
 		seeded(config, workSeed)
 
-		admin := sqlConn(ctx, site("work").PostgresURL)
-		suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-		role, db, password := "mig_"+suffix, "migdb_"+suffix, "pw-"+uuid.NewString()
-		_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER PASSWORD '"+password+"'")
-		Expect(err).NotTo(HaveOccurred())
-		_, err = admin.Exec(ctx, "CREATE DATABASE "+db+" OWNER "+role)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx context.Context) {
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-			_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-		})
-		u, _ := url.Parse(site("work").PostgresURL)
-		u.User, u.Path = url.UserPassword(role, password), "/"+db
-		s := migrate(config, secretFile(site("work"), u.String()), "--yes")
+		dsn := nonSuperuserDatabase(ctx)
+		s := migrate(config, secretFile(site("work"), dsn), "--yes")
 		Expect(s.ExitCode()).NotTo(Equal(0))
 		Expect(string(s.Err.Contents())).To(ContainSubstring("may not CREATE EXTENSION"))
-		noSecrets(string(s.Err.Contents()), u.String())
+		noSecrets(string(s.Err.Contents()), dsn)
 	}, SpecTimeout(Timeouts.CLI))
 })

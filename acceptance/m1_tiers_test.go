@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,21 +155,7 @@ var _ = Describe("Tiers: pgvector", Label("M1"), func() {
 	}, SpecTimeout(Timeouts.Boot))
 
 	It("[M1-4b] tells 'this role may not CREATE EXTENSION' for a real non-superuser role", func(ctx SpecContext) {
-		admin := sqlConn(ctx, site("work").PostgresURL)
-		suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-		role, db, password := "app_"+suffix, "appdb_"+suffix, "pw-"+uuid.NewString()
-		_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER PASSWORD '"+password+"'")
-		Expect(err).NotTo(HaveOccurred())
-		_, err = admin.Exec(ctx, "CREATE DATABASE "+db+" OWNER "+role)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx context.Context) {
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-			_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-		})
-		u, err := url.Parse(site("work").PostgresURL)
-		Expect(err).NotTo(HaveOccurred())
-		u.User, u.Path = url.UserPassword(role, password), "/"+db
-		dsn := u.String()
+		dsn := nonSuperuserDatabase(ctx)
 
 		cfg := siteConfig(site("work"), map[string]any{"storage": map[string]any{"postgres_url_file": secretFile(site("work"), dsn)}})
 		out := serveRefused(cfg)
