@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,8 +19,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedserver"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
@@ -92,7 +98,62 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", st.Engine())
-	return listenAndServe(ctx, log, cfg.Listen.API, httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, r))))
+	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, r)))
+	if cfg.Tier != config.TierFederated {
+		return listenAndServe(ctx, log, cfg.Listen.API, api)
+	}
+	fed, err := federationListener(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	// Both listeners live and die together.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- listenAndServe(ctx, log, cfg.Listen.API, api) }()
+	go func() { errc <- fedserver.Serve(ctx, fed) }()
+	first := <-errc
+	stop()
+	return errors.Join(first, <-errc)
+}
+
+// federationListener gets the listener's certificate from the site's step-ca, through
+// the listener provisioner.
+func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config) (fedserver.Config, error) {
+	rootPEM, err := os.ReadFile(cfg.CA.Root)
+	if err != nil {
+		return fedserver.Config{}, fmt.Errorf("ca.root: %w", err)
+	}
+	block, _ := pem.Decode(rootPEM)
+	if block == nil {
+		return fedserver.Config{}, fmt.Errorf("ca.root %s: no PEM certificate", cfg.CA.Root)
+	}
+	root, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fedserver.Config{}, fmt.Errorf("ca.root %s: %w", cfg.CA.Root, err)
+	}
+	password, err := config.ReadSecret(cfg.CA.ProvisionerPasswordFile)
+	if err != nil {
+		return fedserver.Config{}, fmt.Errorf("ca.provisioner_password_file: %w", err)
+	}
+	public, err := url.Parse(cfg.Federation.PublicURL)
+	if err != nil || public.Hostname() == "" {
+		return fedserver.Config{}, errors.New(`config: field "federation.public_url" must be an https:// URL with a host`)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ca, err := caclient.New(cctx, caclient.Config{URL: cfg.CA.URL, Roots: pool, Provisioner: cfg.CA.ListenerProvisioner, Password: []byte(password)})
+	if err != nil {
+		return fedserver.Config{}, fmt.Errorf("step-ca at %s: %w", cfg.CA.URL, err)
+	}
+	cert, err := ca.ServerCertificate(cctx, public.Hostname())
+	if err != nil {
+		return fedserver.Config{}, fmt.Errorf("listener certificate: %w", err)
+	}
+	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
+	return fedserver.Config{Addr: cfg.Listen.Federation, Cert: cert, Root: root, Log: log}, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

@@ -1,7 +1,6 @@
 package world
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -16,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/mosaic-federation/mosaic/harness/internal/proc"
@@ -132,7 +132,7 @@ func configureCA(configPath, templateDir, listenerPub, listenerKey string) error
 	if err := readJSON(listenerPub, &pub); err != nil {
 		return err
 	}
-	encKey, err := os.ReadFile(listenerKey)
+	encKey, err := compactJWE(listenerKey)
 	if err != nil {
 		return err
 	}
@@ -148,12 +148,31 @@ func configureCA(configPath, templateDir, listenerPub, listenerKey string) error
 	}
 	fed["options"] = map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, "federation.tpl")}}
 	listener := map[string]any{
-		"type": "JWK", "name": ListenerProvisioner, "key": pub, "encryptedKey": string(bytes.TrimSpace(encKey)),
+		"type": "JWK", "name": ListenerProvisioner, "key": pub, "encryptedKey": encKey,
 		"claims":  map[string]any{"defaultTLSCertDuration": federationCertLifetime, "maxTLSCertDuration": federationCertLifetime},
 		"options": map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, "listener.tpl")}},
 	}
 	authority["provisioners"] = append(provs, listener)
 	return writeJSON(configPath, cfg)
+}
+
+// compactJWE reads the JSON-serialised JWE `step crypto jwk create` writes and returns
+// its compact form, which is what ca.json's encryptedKey holds.
+func compactJWE(path string) (string, error) {
+	var j struct {
+		Protected    string `json:"protected"`
+		EncryptedKey string `json:"encrypted_key"`
+		IV           string `json:"iv"`
+		Ciphertext   string `json:"ciphertext"`
+		Tag          string `json:"tag"`
+	}
+	if err := readJSON(path, &j); err != nil {
+		return "", err
+	}
+	if j.Protected == "" || j.Ciphertext == "" || j.Tag == "" {
+		return "", fmt.Errorf("%s: not a JSON-serialised JWE", path)
+	}
+	return strings.Join([]string{j.Protected, j.EncryptedKey, j.IV, j.Ciphertext, j.Tag}, "."), nil
 }
 
 // Fingerprint is the lowercase hex SHA-256 of a PEM certificate's DER.

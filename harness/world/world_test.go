@@ -80,7 +80,7 @@ func TestConfigureCA(t *testing.T) {
 	}
 	write(caJSON, `{"address":"127.0.0.1:9000","authority":{"provisioners":[{"type":"JWK","name":"federation","key":{},"encryptedKey":"e"}]}}`)
 	write(filepath.Join(dir, "pub.json"), `{"kty":"EC","kid":"k"}`)
-	write(filepath.Join(dir, "key.json"), "jwe.compact.value\n")
+	write(filepath.Join(dir, "key.json"), `{"protected":"p","encrypted_key":"k","iv":"i","ciphertext":"c","tag":"t"}`)
 	if err := configureCA(caJSON, filepath.Join(dir, "templates"), filepath.Join(dir, "pub.json"), filepath.Join(dir, "key.json")); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestConfigureCA(t *testing.T) {
 	if len(p) != 2 || p[0].Name != FederationProvisioner || p[1].Name != ListenerProvisioner {
 		t.Fatalf("provisioners: %+v", p)
 	}
-	if p[1].EncryptedKey != "jwe.compact.value" || p[0].Claims["defaultTLSCertDuration"] != "720h" {
+	if p[1].EncryptedKey != "p.k.i.c.t" || p[0].Claims["defaultTLSCertDuration"] != "720h" {
 		t.Errorf("listener key %q, claims %v", p[1].EncryptedKey, p[0].Claims)
 	}
 	tpl, err := os.ReadFile(p[0].Options.X509.TemplateFile)

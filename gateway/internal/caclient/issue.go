@@ -1,0 +1,71 @@
+package caclient
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
+)
+
+// ServerCertificate has the CA issue the gateway's own listener certificate for host
+// (an IP or a DNS name), with a fresh P-256 key that never leaves memory.
+func (c *Client) ServerCertificate(ctx context.Context, host string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: host}}
+	if ip := net.ParseIP(host); ip != nil {
+		tpl.IPAddresses = []net.IP{ip}
+	} else {
+		tpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tpl, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	ott, err := c.Token(host, []string{host}, nil)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	signed, err := c.Sign(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), ott)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if !slices.Contains(signed.Leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		return tls.Certificate{}, fmt.Errorf("caclient: the listener certificate from provisioner %q is not for server authentication", c.name)
+	}
+	chain := [][]byte{signed.Leaf.Raw}
+	for _, ic := range signed.Chain {
+		chain = append(chain, ic.Raw)
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: signed.Leaf}, nil
+}
+
+// IssueFederation has the CA issue a federation client certificate binding a grant and
+// its subject, and verifies the certificate carries exactly that identity before
+// returning it; a CA template that dropped or changed the OIDs makes this fail loudly.
+func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity.Identity) (*Signed, error) {
+	ott, err := c.Token(id.GrantID, nil, map[string]any{"grant_id": id.GrantID, "subject_user_id": id.SubjectUserID})
+	if err != nil {
+		return nil, err
+	}
+	signed, err := c.Sign(ctx, csrPEM, ott)
+	if err != nil {
+		return nil, err
+	}
+	if err := identity.VerifyIssued(signed.Leaf, id); err != nil {
+		return nil, fmt.Errorf("caclient: the CA issued a certificate that fails verification (serial %s), discarded: %w",
+			signed.Leaf.SerialNumber.Text(16), err)
+	}
+	return signed, nil
+}
