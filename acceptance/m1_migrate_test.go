@@ -106,7 +106,7 @@ func seeded(config, file string) string {
 func readBack(targetFile, token string) []map[string]any {
 	GinkgoHelper()
 	addr := freeAddr()
-	cfg := siteConfig(site("work"), map[string]any{"listen": map[string]any{"api": addr},
+	cfg := siteConfig(site("work"), map[string]any{"listen": map[string]any{"api": addr, "federation": freeAddr()},
 		"storage": map[string]any{"postgres_url_file": targetFile}})
 	startGateway(cfg, "http://"+addr)
 	return listAll("http://"+addr, token, "tasks", 200)

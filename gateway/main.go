@@ -44,7 +44,7 @@ func main() {
 	}
 	// Persistent, so --config works before or after the subcommand.
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "path of gateway.json (default $GATEWAY_CONFIG; none: the local tier)")
-	root.AddCommand(serveCmd(g), seedCmd(g), doctorCmd(g), storageCmd(g))
+	root.AddCommand(serveCmd(g), seedCmd(g), doctorCmd(g), storageCmd(g), federationCmd(g))
 	if err := root.Execute(); err != nil {
 		if err != errRed {
 			fmt.Fprintln(os.Stderr, "gateway:", err)

@@ -48,3 +48,17 @@ type Check struct {
 	Status    string `json:"status"` // up | down
 	LatencyMS int64  `json:"latency_ms"`
 }
+
+// EnrollRequest is POST /api/federation/v1/enroll.
+type EnrollRequest struct {
+	Token  string `json:"token"`
+	CSRPEM string `json:"csr_pem"`
+}
+
+// EnrollResponse is its 201 answer: the client certificate and the intermediate(s).
+type EnrollResponse struct {
+	CertificatePEM string `json:"certificate_pem"`
+	ChainPEM       string `json:"chain_pem"`
+	GrantID        string `json:"grant_id"`
+	NotAfter       string `json:"not_after"`
+}

@@ -15,6 +15,7 @@ import (
 type Description struct {
 	RunDir string              `json:"run_dir"`
 	Sites  map[string]SiteInfo `json:"sites"`
+	Grants []Grant             `json:"grants"`
 }
 
 // SiteInfo describes one site. users[0] is the site's federated demo user.
@@ -43,7 +44,7 @@ type User struct {
 
 // Describe returns the world's description.
 func (w *World) Describe() Description {
-	d := Description{RunDir: w.RunDir, Sites: map[string]SiteInfo{}}
+	d := Description{RunDir: w.RunDir, Sites: map[string]SiteInfo{}, Grants: append([]Grant{}, w.Grants...)}
 	for name, s := range w.Sites {
 		d.Sites[name] = SiteInfo{
 			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL,

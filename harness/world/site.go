@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/mosaic-federation/mosaic/harness/internal/proc"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -141,7 +142,12 @@ func (s *Site) seed(ctx context.Context) error {
 // GatewayCLI runs the gateway binary with this site's config and returns its stdout;
 // a non-zero exit is an error carrying stderr.
 func (s *Site) GatewayCLI(ctx context.Context, args ...string) ([]byte, error) {
+	return s.gatewayCLI(ctx, nil, args...)
+}
+
+func (s *Site) gatewayCLI(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, s.world.opts.GatewayBin, append([]string{"--config", s.Gateway.ConfigPath}, args...)...)
+	cmd.Stdin = stdin
 	cmd.Env = proc.CleanEnv(RunEnv + "=" + s.world.RunDir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

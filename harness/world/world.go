@@ -62,6 +62,8 @@ type World struct {
 	Sites    map[string]*Site
 	Order    []string // site names in boot order; Order[0] is the requesting site
 	BootTime time.Duration
+	// Grants made at boot: the requesting site enrolled at every other site.
+	Grants []Grant
 
 	opts    Options
 	backend Backend
@@ -111,6 +113,9 @@ func Up(ctx context.Context, opts Options) (*World, error) {
 		}()
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err == nil {
+		errs = []error{w.enroll(ctx)}
+	}
 	if err := errors.Join(errs...); err != nil {
 		w.Down()
 		return nil, err

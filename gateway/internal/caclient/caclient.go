@@ -112,6 +112,11 @@ func (c *Client) provisionerKey(ctx context.Context) (encrypted, kid string, err
 
 // Token mints a one-time token for /1.0/sign: subject, SANs, and extra signed claims.
 func (c *Client) Token(subject string, sans []string, claims map[string]any) (string, error) {
+	return c.tokenFor("/1.0/sign", subject, sans, claims)
+}
+
+// tokenFor mints a one-time token for one CA endpoint.
+func (c *Client) tokenFor(endpoint, subject string, sans []string, claims map[string]any) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: c.key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", c.kid))
 	if err != nil {
@@ -123,11 +128,14 @@ func (c *Client) Token(subject string, sans []string, claims map[string]any) (st
 		return "", err
 	}
 	std := jwt.Claims{
-		Issuer: c.name, Subject: subject, Audience: jwt.Audience{c.url + "/1.0/sign"},
+		Issuer: c.name, Subject: subject, Audience: jwt.Audience{c.url + endpoint},
 		NotBefore: jwt.NewNumericDate(now.Add(-30 * time.Second)), IssuedAt: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(tokenTTL)), ID: hex.EncodeToString(jti),
 	}
-	all := map[string]any{"sans": sans}
+	all := map[string]any{}
+	if sans != nil {
+		all["sans"] = sans
+	}
 	for k, v := range claims {
 		all[k] = v
 	}

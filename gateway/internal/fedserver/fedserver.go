@@ -1,7 +1,7 @@
 // Package fedserver is the federation listener: TLS 1.3 with a certificate from the
 // site's own CA, client certificates verified against that CA only. For now it serves
-// the site's root (GET /api/federation/v1/ca/root); enrollment and the guarded verbs
-// come with their milestones.
+// the site's root (GET /api/federation/v1/ca/root) and enrollment (POST /enroll); the
+// guarded verbs come with their milestone.
 package fedserver
 
 import (
@@ -30,6 +30,8 @@ type Config struct {
 	Cert tls.Certificate
 	Root *x509.Certificate // the site's root: the only CA client certificates may chain to
 	Log  *slog.Logger
+	// Enroll handles POST /enroll (no client certificate needed).
+	Enroll http.Handler
 }
 
 // TLSConfig accepts TLS 1.3 only and verifies a client certificate when one is given
@@ -54,6 +56,9 @@ func Handler(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(rootPEM)
 	}).Methods(http.MethodGet)
+	if cfg.Enroll != nil {
+		r.Handle(Prefix+"/enroll", cfg.Enroll).Methods(http.MethodPost)
+	}
 	r.NotFoundHandler = httpx.NotFound(cfg.Log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(cfg.Log)
 	return httpx.RequestID(httpx.LimitBody(cfg.Log, r))

@@ -1,0 +1,304 @@
+// Package fedstore keeps the federated tier's federation data in PostgreSQL (SPEC §5):
+// peers in both directions, grants, single-use enrollment tokens (hashes only) and
+// the hash-chained audit log. The schema is migrated with the native tables (store).
+package fedstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
+)
+
+// Errors the callers map to statuses.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("already exists")
+	ErrTransition   = errors.New("invalid status transition")
+	ErrTokenUnknown = errors.New("enrollment token unknown")
+	ErrTokenSpent   = errors.New("enrollment token spent or expired")
+)
+
+// Store is the federation data of one site.
+type Store struct{ pool *pgxpool.Pool }
+
+// Open connects (the store package has already migrated the schema).
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, errors.New("fedstore: the PostgreSQL URL does not parse")
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fedstore: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Peer is a federation peer, inbound or outbound.
+type Peer struct {
+	ID          string    `json:"id"`
+	Direction   string    `json:"direction"`
+	Name        string    `json:"name"`
+	State       string    `json:"state"`
+	OwnerUserID string    `json:"owner_user_id,omitempty"`
+	URL         string    `json:"url,omitempty"`
+	GrantID     string    `json:"grant_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Outbound credentials: never serialised.
+	CARootPEM string `json:"-"`
+	CertPEM   string `json:"-"`
+	ChainPEM  string `json:"-"`
+	KeySealed []byte `json:"-"`
+}
+
+// Grant binds a peer to one subject user and a scope.
+type Grant struct {
+	ID            string      `json:"grant_id"`
+	PeerID        string      `json:"peer_id"`
+	Peer          string      `json:"peer"`
+	SubjectUserID string      `json:"subject_user_id"`
+	Scope         scope.Scope `json:"scope"`
+	Status        string      `json:"status"`
+	CertSerial    string      `json:"cert_serial,omitempty"`
+	CertNotAfter  *time.Time  `json:"cert_not_after,omitempty"`
+	ExpiresAt     time.Time   `json:"expires_at"`
+	RevokedReason string      `json:"revoked_reason,omitempty"`
+	CreatedAt     time.Time   `json:"created_at"`
+	UpdatedAt     time.Time   `json:"updated_at"`
+}
+
+func uniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23505"
+}
+
+// CreateInboundPeer registers a peer (pending until its first enrollment).
+func (s *Store) CreateInboundPeer(ctx context.Context, name string) (Peer, error) {
+	now := time.Now().UTC()
+	p := Peer{ID: uuid.NewString(), Direction: "inbound", Name: name, State: "pending", CreatedAt: now}
+	_, err := s.pool.Exec(ctx, `INSERT INTO federation_peers (id, direction, name, state, created_at, updated_at)
+		VALUES ($1, 'inbound', $2, 'pending', $3, $3)`, p.ID, name, now)
+	if uniqueViolation(err) {
+		return Peer{}, fmt.Errorf("%w: an inbound peer named %q", ErrConflict, name)
+	}
+	return p, err
+}
+
+const peerCols = `id::text, direction, name, state, coalesce(owner_user_id::text, ''), coalesce(url, ''),
+	coalesce(grant_id::text, ''), created_at, coalesce(ca_root_pem, ''), coalesce(cert_pem, ''), coalesce(chain_pem, ''), key_sealed`
+
+func scanPeer(row pgx.Row) (Peer, error) {
+	var p Peer
+	err := row.Scan(&p.ID, &p.Direction, &p.Name, &p.State, &p.OwnerUserID, &p.URL, &p.GrantID, &p.CreatedAt,
+		&p.CARootPEM, &p.CertPEM, &p.ChainPEM, &p.KeySealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Peer{}, ErrNotFound
+	}
+	return p, err
+}
+
+// InboundPeer finds an inbound peer by name.
+func (s *Store) InboundPeer(ctx context.Context, name string) (Peer, error) {
+	return scanPeer(s.pool.QueryRow(ctx, `SELECT `+peerCols+` FROM federation_peers WHERE direction = 'inbound' AND name = $1`, name))
+}
+
+// OutboundPeer finds a local user's outbound peer by name.
+func (s *Store) OutboundPeer(ctx context.Context, ownerUserID, name string) (Peer, error) {
+	return scanPeer(s.pool.QueryRow(ctx, `SELECT `+peerCols+` FROM federation_peers
+		WHERE direction = 'outbound' AND owner_user_id = $1 AND name = $2`, ownerUserID, name))
+}
+
+// Peers lists peers of one direction ("" for both), newest first.
+func (s *Store) Peers(ctx context.Context, direction string) ([]Peer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+peerCols+` FROM federation_peers WHERE $1 = '' OR direction = $1
+		ORDER BY created_at DESC`, direction)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Peer
+	for rows.Next() {
+		p, err := scanPeer(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// AddOutboundPeer stores an enrolled remote site with our credentials for it.
+func (s *Store) AddOutboundPeer(ctx context.Context, p Peer) error {
+	now := time.Now().UTC()
+	_, err := s.pool.Exec(ctx, `INSERT INTO federation_peers (id, direction, name, state, owner_user_id, url,
+		ca_root_pem, cert_pem, chain_pem, key_sealed, grant_id, created_at, updated_at)
+		VALUES ($1, 'outbound', $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+		p.ID, p.Name, p.OwnerUserID, p.URL, p.CARootPEM, p.CertPEM, p.ChainPEM, p.KeySealed, p.GrantID, now)
+	if uniqueViolation(err) {
+		return fmt.Errorf("%w: you already have a peer named %q", ErrConflict, p.Name)
+	}
+	return err
+}
+
+// UserID resolves a user of this site by email or id.
+func (s *Store) UserID(ctx context.Context, emailOrID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM users WHERE email = $1 OR id::text = $1`, emailOrID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("%w: no user %q on this site", ErrNotFound, emailOrID)
+	}
+	return id, err
+}
+
+// CreateGrant makes a pending grant for an inbound peer.
+func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time) (Grant, error) {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return Grant{}, err
+	}
+	now := time.Now().UTC()
+	id := uuid.NewString()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO federation_grants (id, peer_id, subject_user_id, scope, status, expires_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)`, id, peerID, subjectUserID, b, expiresAt, now); err != nil {
+		return Grant{}, err
+	}
+	return s.Grant(ctx, id)
+}
+
+const grantCols = `g.id::text, g.peer_id::text, p.name, g.subject_user_id::text, g.scope, g.status, coalesce(g.cert_serial, ''),
+	g.cert_not_after, g.expires_at, coalesce(g.revoked_reason, ''), g.created_at, g.updated_at`
+
+func scanGrant(row pgx.Row) (Grant, error) {
+	var g Grant
+	var raw []byte
+	err := row.Scan(&g.ID, &g.PeerID, &g.Peer, &g.SubjectUserID, &raw, &g.Status, &g.CertSerial, &g.CertNotAfter,
+		&g.ExpiresAt, &g.RevokedReason, &g.CreatedAt, &g.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Grant{}, ErrNotFound
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &g.Scope)
+	}
+	return g, err
+}
+
+// Grant loads one grant.
+func (s *Store) Grant(ctx context.Context, id string) (Grant, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Grant{}, fmt.Errorf("%w: %q is not a grant id", ErrNotFound, id)
+	}
+	return scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantCols+` FROM federation_grants g
+		JOIN federation_peers p ON p.id = g.peer_id WHERE g.id = $1`, id))
+}
+
+// Grants lists grants, newest first.
+func (s *Store) Grants(ctx context.Context) ([]Grant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+grantCols+` FROM federation_grants g
+		JOIN federation_peers p ON p.id = g.peer_id ORDER BY g.created_at DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// RevokeGrant moves a pending or active grant to revoked.
+func (s *Store) RevokeGrant(ctx context.Context, id, reason string) (Grant, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE federation_grants SET status = 'revoked', revoked_reason = $2, updated_at = now()
+		WHERE id = $1 AND status IN ('pending', 'active')`, id, reason)
+	if err != nil {
+		return Grant{}, err
+	}
+	g, err := s.Grant(ctx, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		return g, fmt.Errorf("%w: grant %s is %s", ErrTransition, id, g.Status)
+	}
+	return g, err
+}
+
+// HashToken is what is stored of an enrollment token.
+func HashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// AddToken stores a token's hash for a pending grant.
+func (s *Store) AddToken(ctx context.Context, grantID string, tokenHash []byte, expiresAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO federation_enrollment_tokens (token_hash, grant_id, expires_at, created_at)
+		SELECT $1, id, $3, now() FROM federation_grants WHERE id = $2 AND status = 'pending'`, tokenHash, grantID, expiresAt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		g, err := s.Grant(ctx, grantID)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: grant %s is %s; tokens are only for pending grants", ErrTransition, grantID, g.Status)
+	}
+	return nil
+}
+
+// SpendToken spends a token atomically: of any number of concurrent calls with the same
+// token, exactly one gets the grant id.
+func (s *Store) SpendToken(ctx context.Context, tokenHash []byte) (string, error) {
+	var grantID string
+	err := s.pool.QueryRow(ctx, `UPDATE federation_enrollment_tokens SET used_at = now()
+		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING grant_id::text`, tokenHash).Scan(&grantID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM federation_enrollment_tokens WHERE token_hash = $1)`, tokenHash).Scan(&exists); err != nil {
+			return "", err
+		}
+		if exists {
+			return "", ErrTokenSpent
+		}
+		return "", ErrTokenUnknown
+	}
+	return grantID, err
+}
+
+// ActivateGrant makes a pending grant active with its certificate, and its peer active
+// if still pending. A grant no longer pending is ErrTransition.
+func (s *Store) ActivateGrant(ctx context.Context, grantID, serial string, notAfter time.Time) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+	var peerID string
+	err = tx.QueryRow(ctx, `UPDATE federation_grants SET status = 'active', cert_serial = $2, cert_not_after = $3, updated_at = now()
+		WHERE id = $1 AND status = 'pending' RETURNING peer_id::text`, grantID, serial, notAfter).Scan(&peerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: grant %s is no longer pending", ErrTransition, grantID)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE federation_peers SET state = 'active', updated_at = now() WHERE id = $1 AND state = 'pending'`, peerID); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
