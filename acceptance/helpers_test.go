@@ -2,9 +2,13 @@ package acceptance
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -196,4 +200,28 @@ func nonSuperuserDatabase(ctx context.Context) string {
 	Expect(err).NotTo(HaveOccurred())
 	u.User, u.Path = url.UserPassword(role, password), "/"+db
 	return u.String()
+}
+
+// runStdin is run with the given standard input.
+func runStdin(stdin, bin string, args ...string) *gexec.Session {
+	GinkgoHelper()
+	By("running: " + filepath.Base(bin) + " " + strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(s).WithTimeout(Timeouts.CLI).Should(gexec.Exit())
+	return s
+}
+
+func bgCtx() context.Context { return context.Background() }
+
+// csrWith makes a CSR from a template (with a fresh key).
+func csrWith(tpl *x509.CertificateRequest) string {
+	GinkgoHelper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	der, err := x509.CreateCertificateRequest(rand.Reader, tpl, key)
+	Expect(err).NotTo(HaveOccurred())
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }

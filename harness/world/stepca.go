@@ -28,6 +28,8 @@ var caTemplates embed.FS
 const (
 	FederationProvisioner = "federation"
 	ListenerProvisioner   = "gateway"
+	// BrokenProvisioner issues client certificates WITHOUT the OIDs: test only.
+	BrokenProvisioner = "federation-no-oids"
 	// Until renewal exists (M6) client certificates live 30 days, so a demo keeps working.
 	federationCertLifetime = "720h"
 )
@@ -50,26 +52,29 @@ func (b *processBackend) StartCA(ctx context.Context, s *Site) (*CA, error) {
 	}
 	env := b.env("STEPPATH=" + stepPath)
 	// The CA and the listener provisioner's key are independent: make them in parallel.
-	listenerPub, listenerKey := s.path(secretsDir, "listener-provisioner.pub.json"), s.path(secretsDir, "listener-provisioner.key.json")
+	// The CA and the extra provisioners' keys are independent: make them in parallel.
+	extra := []string{ListenerProvisioner, BrokenProvisioner}
+	errs := make([]error, 1+len(extra))
 	var wg sync.WaitGroup
-	var initErr, jwkErr error
-	wg.Add(2)
+	wg.Add(len(errs))
 	go func() {
 		defer wg.Done()
-		initErr = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init"),
+		errs[0] = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init"),
 			Args: stepCAInitArgs(s.Name, caPass, ca.ProvisionerPasswordFile)})
 	}()
-	go func() {
-		defer wg.Done()
-		jwkErr = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init-jwk"),
-			Args: []string{"crypto", "jwk", "create", listenerPub, listenerKey, "--kty", "EC", "--crv", "P-256",
-				"--use", "sig", "--password-file", ca.ProvisionerPasswordFile, "--force"}})
-	}()
+	for i, name := range extra {
+		go func() {
+			defer wg.Done()
+			errs[i+1] = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init-" + name),
+				Args: []string{"crypto", "jwk", "create", s.path(secretsDir, name+".pub.json"), s.path(secretsDir, name+".key.json"),
+					"--kty", "EC", "--crv", "P-256", "--use", "sig", "--password-file", ca.ProvisionerPasswordFile, "--force"}})
+		}()
+	}
 	wg.Wait()
-	if err := errors.Join(initErr, jwkErr); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if err := configureCA(ca.ConfigPath, filepath.Join(stepPath, "templates"), listenerPub, listenerKey); err != nil {
+	if err := configureCA(ca.ConfigPath, filepath.Join(stepPath, "templates"), s.path(secretsDir)); err != nil {
 		return nil, fmt.Errorf("configure %s: %w", ca.ConfigPath, err)
 	}
 	var err error
@@ -110,12 +115,13 @@ func stepCAInitArgs(site, caPass, provPass string) []string {
 }
 
 // configureCA edits ca.json: the OID template and 30-day lifetime on the federation
-// provisioner, and a second JWK provisioner for the gateway's listener certificate.
-func configureCA(configPath, templateDir, listenerPub, listenerKey string) error {
+// provisioner, a JWK provisioner for the gateway's listener certificate and a test-only
+// one whose template drops the OIDs. keyDir holds <name>.pub.json / <name>.key.json.
+func configureCA(configPath, templateDir, keyDir string) error {
 	if err := os.MkdirAll(templateDir, 0o700); err != nil {
 		return err
 	}
-	for _, name := range []string{"federation.tpl", "listener.tpl"} {
+	for _, name := range []string{"federation.tpl", "listener.tpl", "no-oids.tpl"} {
 		b, err := caTemplates.ReadFile("templates/" + name)
 		if err != nil {
 			return err
@@ -126,14 +132,6 @@ func configureCA(configPath, templateDir, listenerPub, listenerKey string) error
 	}
 	var cfg map[string]any
 	if err := readJSON(configPath, &cfg); err != nil {
-		return err
-	}
-	var pub map[string]any
-	if err := readJSON(listenerPub, &pub); err != nil {
-		return err
-	}
-	encKey, err := compactJWE(listenerKey)
-	if err != nil {
 		return err
 	}
 	authority, _ := cfg["authority"].(map[string]any)
@@ -147,12 +145,22 @@ func configureCA(configPath, templateDir, listenerPub, listenerKey string) error
 		"maxTLSCertDuration":     federationCertLifetime,
 	}
 	fed["options"] = map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, "federation.tpl")}}
-	listener := map[string]any{
-		"type": "JWK", "name": ListenerProvisioner, "key": pub, "encryptedKey": encKey,
-		"claims":  map[string]any{"defaultTLSCertDuration": federationCertLifetime, "maxTLSCertDuration": federationCertLifetime},
-		"options": map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, "listener.tpl")}},
+	for name, tpl := range map[string]string{ListenerProvisioner: "listener.tpl", BrokenProvisioner: "no-oids.tpl"} {
+		var pub map[string]any
+		if err := readJSON(filepath.Join(keyDir, name+".pub.json"), &pub); err != nil {
+			return err
+		}
+		encKey, err := compactJWE(filepath.Join(keyDir, name+".key.json"))
+		if err != nil {
+			return err
+		}
+		provs = append(provs, map[string]any{
+			"type": "JWK", "name": name, "key": pub, "encryptedKey": encKey,
+			"claims":  map[string]any{"defaultTLSCertDuration": federationCertLifetime, "maxTLSCertDuration": federationCertLifetime},
+			"options": map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, tpl)}},
+		})
 	}
-	authority["provisioners"] = append(provs, listener)
+	authority["provisioners"] = provs
 	return writeJSON(configPath, cfg)
 }
 

@@ -79,9 +79,11 @@ func TestConfigureCA(t *testing.T) {
 		}
 	}
 	write(caJSON, `{"address":"127.0.0.1:9000","authority":{"provisioners":[{"type":"JWK","name":"federation","key":{},"encryptedKey":"e"}]}}`)
-	write(filepath.Join(dir, "pub.json"), `{"kty":"EC","kid":"k"}`)
-	write(filepath.Join(dir, "key.json"), `{"protected":"p","encrypted_key":"k","iv":"i","ciphertext":"c","tag":"t"}`)
-	if err := configureCA(caJSON, filepath.Join(dir, "templates"), filepath.Join(dir, "pub.json"), filepath.Join(dir, "key.json")); err != nil {
+	for _, name := range []string{ListenerProvisioner, BrokenProvisioner} {
+		write(filepath.Join(dir, name+".pub.json"), `{"kty":"EC","kid":"k"}`)
+		write(filepath.Join(dir, name+".key.json"), `{"protected":"p","encrypted_key":"k","iv":"i","ciphertext":"c","tag":"t"}`)
+	}
+	if err := configureCA(caJSON, filepath.Join(dir, "templates"), dir); err != nil {
 		t.Fatal(err)
 	}
 	var cfg struct {
@@ -99,7 +101,7 @@ func TestConfigureCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := cfg.Authority.Provisioners
-	if len(p) != 2 || p[0].Name != FederationProvisioner || p[1].Name != ListenerProvisioner {
+	if len(p) != 3 || p[0].Name != FederationProvisioner {
 		t.Fatalf("provisioners: %+v", p)
 	}
 	if p[1].EncryptedKey != "p.k.i.c.t" || p[0].Claims["defaultTLSCertDuration"] != "720h" {

@@ -1,0 +1,386 @@
+package acceptance
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+type grantCreated struct {
+	GrantID        string `json:"grant_id"`
+	Peer           string `json:"peer"`
+	SubjectUserID  string `json:"subject_user_id"`
+	Status         string `json:"status"`
+	EnrollmentURL  string `json:"enrollment_url"`
+	TokenExpiresAt string `json:"token_expires_at"`
+}
+
+// cli runs the gateway CLI against a site's config.
+func cli(s world.SiteInfo, args ...string) *gexec.Session {
+	GinkgoHelper()
+	return gateway(append([]string{"--config", s.Config}, args...)...)
+}
+
+func cliJSON(s world.SiteInfo, out any, args ...string) {
+	GinkgoHelper()
+	sess := cli(s, append(args, "--json")...)
+	Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
+	Expect(json.Unmarshal(sess.Out.Contents(), out)).To(Succeed(), string(sess.Out.Contents()))
+}
+
+// uniqueName is a peer name no other spec or process uses.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%s", prefix, GinkgoParallelProcess(), uuid.NewString()[:8])
+}
+
+const fullScope = `{"resources": ["tasks", "notes", "memories"], "include_personal": true, "max_rows_per_query": 50}`
+
+// newGrant registers a fresh inbound peer at a site and grants it the site's demo user.
+func newGrant(s world.SiteInfo, scopeDoc string) grantCreated {
+	GinkgoHelper()
+	peer := uniqueName("peer")
+	var p map[string]any
+	cliJSON(s, &p, "federation", "peer", "create", "--name", peer)
+	Expect(p["state"]).To(Equal("pending"))
+	path := filepath.Join(GinkgoT().TempDir(), "scope.json")
+	Expect(os.WriteFile(path, []byte(scopeDoc), 0o600)).To(Succeed())
+	var g grantCreated
+	cliJSON(s, &g, "federation", "grant", "create", "--peer", peer, "--subject-user", s.Users[0].Email, "--scope", path)
+	return g
+}
+
+// tokenOf reads the token from an enrollment URL's fragment.
+func tokenOf(enrollmentURL string) string {
+	GinkgoHelper()
+	u, err := url.Parse(enrollmentURL)
+	Expect(err).NotTo(HaveOccurred())
+	q, err := url.ParseQuery(u.Fragment)
+	Expect(err).NotTo(HaveOccurred())
+	return q.Get("token")
+}
+
+// enrollPOST redeems a token with a CSR on a verified connection to the site.
+func enrollPOST(s world.SiteInfo, token, csr string) (int, api.EnrollResponse, errorBody) {
+	GinkgoHelper()
+	body, _ := json.Marshal(api.EnrollRequest{Token: token, CSRPEM: csr})
+	client := &http.Client{Timeout: Timeouts.Request, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: rootPool(s.CARoot)}}}
+	resp, err := client.Post(s.FederationURL+"/api/federation/v1/enroll", "application/json", bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	var ok api.EnrollResponse
+	var bad errorBody
+	if resp.StatusCode == http.StatusCreated {
+		Expect(json.NewDecoder(resp.Body).Decode(&ok)).To(Succeed())
+	} else {
+		Expect(json.NewDecoder(resp.Body).Decode(&bad)).To(Succeed())
+	}
+	return resp.StatusCode, ok, bad
+}
+
+func parsePEMCert(p string) *x509.Certificate {
+	GinkgoHelper()
+	block, _ := pem.Decode([]byte(p))
+	Expect(block).NotTo(BeNil())
+	c, err := x509.ParseCertificate(block.Bytes)
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+func userID(s world.SiteInfo, email string) string {
+	GinkgoHelper()
+	var id string
+	conn := sqlConn(bgCtx(), s.PostgresURL)
+	Expect(conn.QueryRow(bgCtx(), `SELECT id::text FROM users WHERE email = $1`, email).Scan(&id)).To(Succeed())
+	return id
+}
+
+type auditEntry struct {
+	Action, Outcome, Reason, Actor, Detail string
+	GrantID                                string `json:"grant_id"`
+}
+
+func auditOf(s world.SiteInfo) []auditEntry {
+	GinkgoHelper()
+	var entries []auditEntry
+	cliJSON(s, &entries, "federation", "audit", "list", "--limit", "1000")
+	return entries
+}
+
+var _ = Describe("Enrollment", Label("M2", "security"), func() {
+	var work world.SiteInfo
+	BeforeEach(func() { work = site("work") })
+
+	It("[M2-1] creates a peer and a grant through the CLI, whose --json parses, with the secrets in the URL's fragment", func() {
+		g := newGrant(work, fullScope)
+		Expect(uuid.Validate(g.GrantID)).To(Succeed())
+		Expect(g.Status).To(Equal("pending"))
+		Expect(g.SubjectUserID).To(Equal(userID(work, work.Users[0].Email)))
+		u, err := url.Parse(g.EnrollmentURL)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(u.Scheme + "://" + u.Host).To(Equal(work.FederationURL))
+		Expect(u.Path).To(Equal("/api/federation/v1/enroll"))
+		Expect(u.RawQuery).To(BeEmpty(), "no secret in the part an HTTP client sends")
+		q, _ := url.ParseQuery(u.Fragment)
+		Expect(q.Get("token")).To(HaveLen(47))
+		Expect(q.Get("ca-sha256")).To(Equal(work.CAFingerprint))
+		exp, err := time.Parse(time.RFC3339, g.TokenExpiresAt)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(time.Until(exp)).To(BeNumerically("~", 15*time.Minute, time.Minute))
+
+		var shown map[string]any
+		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
+		Expect(shown["status"]).To(Equal("pending"))
+		var all []map[string]any
+		cliJSON(work, &all, "federation", "grant", "list")
+		Expect(all).To(ContainElement(HaveKeyWithValue("grant_id", g.GrantID)))
+
+		By("storing the token only as a hash")
+		conn := sqlConn(bgCtx(), work.PostgresURL)
+		var stored int
+		Expect(conn.QueryRow(bgCtx(), `SELECT count(*) FROM federation_enrollment_tokens WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'`,
+			tokenOf(g.EnrollmentURL)[4:20]).Scan(&stored)).To(Succeed())
+		Expect(stored).To(BeZero())
+	})
+
+	DescribeTable("[M2-2] refuses an invalid scope, naming the field",
+		func(doc, field string) {
+			path := filepath.Join(GinkgoT().TempDir(), "scope.json")
+			Expect(os.WriteFile(path, []byte(doc), 0o600)).To(Succeed())
+			peer := uniqueName("scope")
+			Expect(cli(work, "federation", "peer", "create", "--name", peer).ExitCode()).To(Equal(0))
+			s := cli(work, "federation", "grant", "create", "--peer", peer, "--subject-user", work.Users[0].Email, "--scope", path)
+			Expect(s.ExitCode()).NotTo(Equal(0))
+			Expect(string(s.Err.Contents())).To(ContainSubstring(`field "` + field + `"`))
+		},
+		Entry("credentials", `{"resources": ["tasks", "credentials"], "max_rows_per_query": 10}`, "resources[1]"),
+		Entry("unknown resource", `{"resources": ["calendars"], "max_rows_per_query": 10}`, "resources[0]"),
+		Entry("cap 0", `{"resources": ["tasks"], "max_rows_per_query": 0}`, "max_rows_per_query"),
+		Entry("cap 10001", `{"resources": ["tasks"], "max_rows_per_query": 10001}`, "max_rows_per_query"),
+		Entry("unknown field", `{"resources": ["tasks"], "max_rows_per_query": 10, "share_everything": true}`, "share_everything"),
+	)
+
+	It("[M2-3] answers 410 to a replayed token, 410 to an expired one and 404 to an unknown one", func(ctx SpecContext) {
+		g := newGrant(work, fullScope)
+		token := tokenOf(g.EnrollmentURL)
+		status, _, e := enrollPOST(work, token, newCSR())
+		Expect(status).To(Equal(http.StatusCreated), e.Error.Code)
+		status, _, e = enrollPOST(work, token, newCSR())
+		Expect(status).To(Equal(http.StatusGone))
+		Expect(e.Error.Code).To(Equal("token_spent_or_expired"))
+
+		expired := newGrant(work, fullScope)
+		conn := sqlConn(ctx, work.PostgresURL)
+		_, err := conn.Exec(ctx, `UPDATE federation_enrollment_tokens SET expires_at = now() - interval '1 minute' WHERE grant_id = $1`, expired.GrantID)
+		Expect(err).NotTo(HaveOccurred())
+		status, _, e = enrollPOST(work, tokenOf(expired.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusGone))
+
+		status, _, e = enrollPOST(work, "met_"+strings.Repeat("x", 43), newCSR())
+		Expect(status).To(Equal(http.StatusNotFound))
+		Expect(e.Error.Code).To(Equal("unknown_token"))
+		Expect(e.Error.RequestID).NotTo(BeEmpty())
+	})
+
+	It("[M2-4] issues a certificate carrying both OIDs with the grant's values", func() {
+		g := newGrant(work, fullScope)
+		status, resp, e := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusCreated), e.Error.Code)
+		cert := parsePEMCert(resp.CertificatePEM)
+		Expect(extValues(cert, api.OIDGrantID)).To(Equal([]string{g.GrantID}))
+		Expect(extValues(cert, api.OIDSubjectUserID)).To(Equal([]string{g.SubjectUserID}))
+		Expect(resp.GrantID).To(Equal(g.GrantID))
+		inter := x509.NewCertPool()
+		Expect(inter.AppendCertsFromPEM([]byte(resp.ChainPEM))).To(BeTrue())
+		_, err := cert.Verify(x509.VerifyOptions{Roots: rootPool(work.CARoot), Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		Expect(err).NotTo(HaveOccurred())
+
+		var shown map[string]any
+		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
+		Expect(shown["status"]).To(Equal("active"))
+		Expect(shown["cert_serial"]).To(Equal(cert.SerialNumber.String()))
+	})
+
+	It("[M2-4] fails loudly when the CA's template drops the OIDs, leaving the grant pending", func(ctx SpecContext) {
+		api, fed := freeAddr(), freeAddr()
+		cfg := siteConfig(work, map[string]any{"listen": map[string]any{"api": api, "federation": fed},
+			"federation": map[string]any{"public_url": "https://" + fed}, "ca": map[string]any{"provisioner": world.BrokenProvisioner}})
+		startGateway(cfg, "http://"+api)
+		broken := work
+		broken.Config, broken.FederationURL = cfg, "https://"+fed
+		g := newGrant(broken, fullScope)
+		status, _, e := enrollPOST(broken, tokenOf(g.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusBadGateway))
+		Expect(e.Error.Code).To(Equal("issuance_failed"))
+		var shown map[string]any
+		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
+		Expect(shown["status"]).To(Equal("pending"))
+		Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", g.GrantID), HaveField("Reason", "issuance_failed"), HaveField("Outcome", "failed"))))
+	})
+
+	It("[M2-7] lets exactly one of twenty concurrent redemptions of one token through", func() {
+		g := newGrant(work, fullScope)
+		token := tokenOf(g.EnrollmentURL)
+		csrs := make([]string, 20)
+		for i := range csrs {
+			csrs[i] = newCSR()
+		}
+		statuses := make([]int, 20)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer GinkgoRecover()
+				defer wg.Done()
+				statuses[i], _, _ = enrollPOST(work, token, csrs[i])
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for _, s := range statuses {
+			if s == http.StatusCreated {
+				created++
+			} else {
+				Expect(s).To(Equal(http.StatusGone))
+			}
+		}
+		Expect(created).To(Equal(1))
+	})
+
+	DescribeTable("[M2-10] refuses (400) a bad CSR before spending the token",
+		func(csr func() string) {
+			g := newGrant(work, fullScope)
+			token := tokenOf(g.EnrollmentURL)
+			status, _, e := enrollPOST(work, token, csr())
+			Expect(status).To(Equal(http.StatusBadRequest))
+			Expect(e.Error.Code).To(Equal("invalid_csr"))
+			status, _, _ = enrollPOST(work, token, newCSR())
+			Expect(status).To(Equal(http.StatusCreated), "the token was not spent")
+		},
+		Entry("carrying the reserved OIDs", func() string {
+			return newCSR(utf8Ext(api.OIDGrantID, uuid.NewString()), utf8Ext(api.OIDSubjectUserID, uuid.NewString()))
+		}),
+		Entry("carrying step-ca's provisioner OID", func() string { return newCSR(utf8Ext(api.OIDStepProvisioner, "federation")) }),
+		Entry("with SANs", func() string { return csrWith(&x509.CertificateRequest{DNSNames: []string{"home.example"}}) }),
+		Entry("with a subject", func() string { return csrWith(&x509.CertificateRequest{Subject: pkix.Name{CommonName: "home"}}) }),
+		Entry("not PEM", func() string { return "-----BEGIN NOTHING-----" }),
+		Entry("a certificate, not a CSR", func() string {
+			b, _ := os.ReadFile(site("work").CARoot)
+			return string(b)
+		}),
+	)
+
+	It("[M2-8] refuses invalid status transitions", func() {
+		g := newGrant(work, fullScope)
+		By("no fresh token for an active grant")
+		status, _, _ := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusCreated))
+		s := cli(work, "federation", "token", "create", "--grant", g.GrantID)
+		Expect(s.ExitCode()).NotTo(Equal(0))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("is active"))
+
+		By("revoking: active -> revoked, then not again")
+		var revoked map[string]any
+		cliJSON(work, &revoked, "federation", "grant", "revoke", g.GrantID, "--reason", "spec")
+		Expect(revoked["status"]).To(Equal("revoked"))
+		again := cli(work, "federation", "grant", "revoke", g.GrantID)
+		Expect(again.ExitCode()).NotTo(Equal(0))
+		Expect(cli(work, "federation", "token", "create", "--grant", g.GrantID).ExitCode()).NotTo(Equal(0))
+
+		By("a pending grant can be revoked, and its outstanding token then fails with 409")
+		p := newGrant(work, fullScope)
+		cliJSON(work, &revoked, "federation", "grant", "revoke", p.GrantID)
+		status, _, e := enrollPOST(work, tokenOf(p.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusConflict))
+		Expect(e.Error.Code).To(Equal("grant_not_pending"))
+	})
+
+	It("[M2-9] writes an audit row for creation, enrollment and each failure", func() {
+		g := newGrant(work, fullScope)
+		token := tokenOf(g.EnrollmentURL)
+		status, _, _ := enrollPOST(work, token, newCSR(utf8Ext(api.OIDGrantID, uuid.NewString())))
+		Expect(status).To(Equal(http.StatusBadRequest))
+		status, _, _ = enrollPOST(work, token, newCSR())
+		Expect(status).To(Equal(http.StatusCreated))
+		status, _, _ = enrollPOST(work, token, newCSR())
+		Expect(status).To(Equal(http.StatusGone))
+		entries := auditOf(work)
+		Expect(entries).To(ContainElements(
+			And(HaveField("Action", "grant.create"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "token.create"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "enroll"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "enroll"), HaveField("Reason", "invalid_csr"), HaveField("Detail", "token "+token[:8]+"…")),
+			And(HaveField("Action", "enroll"), HaveField("Reason", "token_spent_or_expired"), HaveField("Detail", "token "+token[:8]+"…")),
+		))
+		for _, e := range entries {
+			Expect(e.Detail).NotTo(ContainSubstring(token[8:]), "a token beyond its first 8 characters in the audit log")
+		}
+	})
+})
+
+var _ = Describe("Enrolling a peer (the requesting side)", Label("M2", "security"), func() {
+	It("[M2-5] [M2-6] peer add makes an active peer with a valid certificate and a sealed key; the grant is active", func(ctx SpecContext) {
+		home, work := site("home"), site("work")
+		g := newGrant(work, fullScope)
+		name, owner := uniqueName("work"), home.Users[1].Email
+		sess := runStdin(g.EnrollmentURL, the.GatewayBin, "--config", home.Config, "federation", "peer", "add", "-", "--name", name, "--local-user", owner, "--json")
+		Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
+		var added map[string]any
+		Expect(json.Unmarshal(sess.Out.Contents(), &added)).To(Succeed())
+		Expect(added["state"]).To(Equal("active"))
+		Expect(added["grant_id"]).To(Equal(g.GrantID))
+
+		var shown map[string]any
+		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
+		Expect(shown["status"]).To(Equal("active"))
+
+		By("keeping the key sealed at rest: no PEM, no bare DER")
+		conn := sqlConn(ctx, home.PostgresURL)
+		var sealed []byte
+		var certPEM string
+		Expect(conn.QueryRow(ctx, `SELECT key_sealed, cert_pem FROM federation_peers WHERE direction = 'outbound' AND name = $1`, name).
+			Scan(&sealed, &certPEM)).To(Succeed())
+		Expect(string(sealed)).NotTo(ContainSubstring("PRIVATE KEY"))
+		Expect(sealed[0]).To(Equal(byte(1)), "a sealing envelope, not a DER SEQUENCE")
+		Expect(extValues(parsePEMCert(certPEM), api.OIDGrantID)).To(Equal([]string{g.GrantID}))
+
+		By("unsealing it with peer verify, which never prints the key")
+		var verified map[string]any
+		cliJSON(home, &verified, "federation", "peer", "verify", name, "--local-user", owner)
+		Expect(verified["key_matches"]).To(BeTrue())
+		Expect(string(cli(home, "federation", "peer", "verify", name, "--local-user", owner).Out.Contents())).NotTo(ContainSubstring("PRIVATE"))
+
+		By("the harness's own enrollment is there too")
+		Expect(the.World.Grants).NotTo(BeEmpty())
+	})
+
+	It("[M2-11] peer add refuses a root whose fingerprint does not match, sending nothing: the token stays unspent", func() {
+		home, work := site("home"), site("work")
+		g := newGrant(work, fullScope)
+		tampered := strings.Replace(g.EnrollmentURL, "ca-sha256="+work.CAFingerprint, "ca-sha256="+home.CAFingerprint, 1)
+		sess := runStdin(tampered, the.GatewayBin, "--config", home.Config, "federation", "peer", "add", "-", "--name", uniqueName("evil"), "--local-user", home.Users[0].Email)
+		Expect(sess.ExitCode()).NotTo(Equal(0))
+		Expect(string(sess.Err.Contents())).To(ContainSubstring("does not match"))
+		Expect(string(sess.Err.Contents())).NotTo(ContainSubstring(tokenOf(g.EnrollmentURL)))
+		status, _, _ := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		Expect(status).To(Equal(http.StatusCreated), "the token was never sent")
+	})
+})
