@@ -305,6 +305,19 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		Expect(again.ExitCode()).NotTo(Equal(0))
 		Expect(cli(work, "federation", "token", "create", "--grant", g.GrantID).ExitCode()).NotTo(Equal(0))
 
+		By("a grant past its expiry is expired: no enrollment, no revocation")
+		x := newGrant(work, fullScope)
+		conn := sqlConn(bgCtx(), work.PostgresURL)
+		_, err := conn.Exec(bgCtx(), `UPDATE federation_grants SET expires_at = now() - interval '1 second' WHERE id = $1`, x.GrantID)
+		Expect(err).NotTo(HaveOccurred())
+		var shownX map[string]any
+		cliJSON(work, &shownX, "federation", "grant", "show", x.GrantID)
+		Expect(shownX["status"]).To(Equal("expired"))
+		st, _, ex := enrollPOST(work, tokenOf(x.EnrollmentURL), newCSR())
+		Expect(st).To(Equal(http.StatusConflict))
+		Expect(ex.Error.Code).To(Equal("grant_not_pending"))
+		Expect(cli(work, "federation", "grant", "revoke", x.GrantID).ExitCode()).NotTo(Equal(0))
+
 		By("a pending grant can be revoked, and its outstanding token then fails with 409")
 		p := newGrant(work, fullScope)
 		cliJSON(work, &revoked, "federation", "grant", "revoke", p.GrantID)

@@ -77,6 +77,10 @@ func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResp
 	if err != nil {
 		return nil, err
 	}
+	if grant.Status != "pending" { // revoked or expired since the token was made: no certificate at all
+		audit("denied", "grant_not_pending", grant.ID, "grant "+grant.Status)
+		return nil, httpx.Errorf(http.StatusConflict, "grant_not_pending", "the grant is no longer pending")
+	}
 	signed, err := e.CA.IssueFederation(ctx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID})
 	if err != nil {
 		audit("failed", "issuance_failed", grant.ID, "")

@@ -196,10 +196,21 @@ func scanGrant(row pgx.Row) (Grant, error) {
 	return g, err
 }
 
+// ExpireDue moves pending and active grants past their expiry to expired. Every read
+// of a grant goes through it, so an expired grant is never seen as usable.
+func (s *Store) ExpireDue(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `UPDATE federation_grants SET status = 'expired', updated_at = now()
+		WHERE status IN ('pending', 'active') AND expires_at <= now()`)
+	return err
+}
+
 // Grant loads one grant.
 func (s *Store) Grant(ctx context.Context, id string) (Grant, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Grant{}, fmt.Errorf("%w: %q is not a grant id", ErrNotFound, id)
+	}
+	if err := s.ExpireDue(ctx); err != nil {
+		return Grant{}, err
 	}
 	return scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantCols+` FROM federation_grants g
 		JOIN federation_peers p ON p.id = g.peer_id WHERE g.id = $1`, id))
@@ -207,6 +218,9 @@ func (s *Store) Grant(ctx context.Context, id string) (Grant, error) {
 
 // Grants lists grants, newest first.
 func (s *Store) Grants(ctx context.Context) ([]Grant, error) {
+	if err := s.ExpireDue(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+grantCols+` FROM federation_grants g
 		JOIN federation_peers p ON p.id = g.peer_id ORDER BY g.created_at DESC`)
 	if err != nil {
@@ -226,6 +240,9 @@ func (s *Store) Grants(ctx context.Context) ([]Grant, error) {
 
 // RevokeGrant moves a pending or active grant to revoked.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string) (Grant, error) {
+	if err := s.ExpireDue(ctx); err != nil {
+		return Grant{}, err
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE federation_grants SET status = 'revoked', revoked_reason = $2, updated_at = now()
 		WHERE id = $1 AND status IN ('pending', 'active')`, id, reason)
 	if err != nil {
@@ -290,7 +307,7 @@ func (s *Store) ActivateGrant(ctx context.Context, grantID, serial string, notAf
 	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
 	var peerID string
 	err = tx.QueryRow(ctx, `UPDATE federation_grants SET status = 'active', cert_serial = $2, cert_not_after = $3, updated_at = now()
-		WHERE id = $1 AND status = 'pending' RETURNING peer_id::text`, grantID, serial, notAfter).Scan(&peerID)
+		WHERE id = $1 AND status = 'pending' AND expires_at > now() RETURNING peer_id::text`, grantID, serial, notAfter).Scan(&peerID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: grant %s is no longer pending", ErrTransition, grantID)
 	}
