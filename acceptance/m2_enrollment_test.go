@@ -2,6 +2,8 @@ package acceptance
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -281,6 +283,13 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		Entry("carrying step-ca's provisioner OID", func() string { return newCSR(utf8Ext(api.OIDStepProvisioner, "federation")) }),
 		Entry("with SANs", func() string { return csrWith(&x509.CertificateRequest{DNSNames: []string{"home.example"}}) }),
 		Entry("with a subject", func() string { return csrWith(&x509.CertificateRequest{Subject: pkix.Name{CommonName: "home"}}) }),
+		Entry("with a key the CA would refuse (RSA 1024)", func() string {
+			key, err := rsa.GenerateKey(rand.Reader, 1024)
+			Expect(err).NotTo(HaveOccurred())
+			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+			Expect(err).NotTo(HaveOccurred())
+			return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+		}),
 		Entry("not PEM", func() string { return "-----BEGIN NOTHING-----" }),
 		Entry("a certificate, not a CSR", func() string {
 			b, _ := os.ReadFile(site("work").CARoot)
@@ -289,6 +298,15 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 	)
 
 	It("[M2-8] refuses invalid status transitions", func() {
+		By("a fresh token for a pending grant replaces the outstanding one")
+		p0 := newGrant(work, fullScope)
+		var fresh grantCreated
+		cliJSON(work, &fresh, "federation", "token", "create", "--grant", p0.GrantID)
+		st0, _, _ := enrollPOST(work, tokenOf(p0.EnrollmentURL), newCSR())
+		Expect(st0).To(Equal(http.StatusGone))
+		st0, _, _ = enrollPOST(work, tokenOf(fresh.EnrollmentURL), newCSR())
+		Expect(st0).To(Equal(http.StatusCreated))
+
 		g := newGrant(work, fullScope)
 		By("no fresh token for an active grant")
 		status, _, _ := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())

@@ -220,6 +220,9 @@ func newToken(ctx context.Context, e *fedEnv, gr fedstore.Grant) (grantCreated, 
 	}
 	tok := "met_" + base64.RawURLEncoding.EncodeToString(raw)
 	expires := time.Now().Add(e.cfg.Federation.EnrollmentTokenTTL.Duration).UTC()
+	if gr.ExpiresAt.Before(expires) {
+		expires = gr.ExpiresAt.UTC() // never outlives its grant
+	}
 	if err := e.fs.AddToken(ctx, gr.ID, fedstore.HashToken(tok), expires); err != nil {
 		_ = e.audit(ctx, "token.create", "denied", "grant_not_pending", gr.ID, gr.PeerID, "")
 		return grantCreated{}, err

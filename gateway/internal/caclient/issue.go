@@ -3,6 +3,7 @@ package caclient
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,9 +69,17 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 	if err != nil {
 		return nil, err
 	}
-	if err := identity.VerifyIssued(signed.Leaf, id); err != nil {
-		return nil, fmt.Errorf("caclient: the CA issued a certificate that fails verification (serial %s), discarded: %w",
-			signed.Leaf.SerialNumber.Text(16), err)
+	err = identity.VerifyIssued(signed.Leaf, id)
+	if err == nil && !sameKey(csrPEM, signed.Leaf) {
+		err = errors.New("the issued certificate is not for the CSR's key")
+	}
+	if err != nil {
+		// Discarded and revoked: a certificate that fails our checks must not stay valid.
+		serial := signed.Leaf.SerialNumber.String()
+		if rerr := c.Revoke(ctx, serial, "failed post-issuance verification"); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("revoking it failed too: %w", rerr))
+		}
+		return nil, fmt.Errorf("caclient: the CA issued a certificate that fails verification (serial %s), discarded: %w", serial, err)
 	}
 	return signed, nil
 }
@@ -100,4 +110,17 @@ func (c *Client) Revoke(ctx context.Context, serial, reason string) error {
 		return &SignError{Status: resp.StatusCode, Message: e.Message}
 	}
 	return nil
+}
+
+func sameKey(csrPEM []byte, cert *x509.Certificate) bool {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return false
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return false
+	}
+	pub, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(cert.PublicKey)
 }

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,12 +46,23 @@ func ParseEnrollmentURL(s string) (Invitation, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return Invitation{}, errors.New("the enrollment URL must be https://<host>" + EnrollPath + "#token=…&ca-sha256=…")
 	}
-	if u.Path != EnrollPath {
-		return Invitation{}, fmt.Errorf("the enrollment URL's path must be %s", EnrollPath)
+	if u.User != nil {
+		return Invitation{}, errors.New("the enrollment URL must not carry a user name or password")
 	}
-	frag, err := url.ParseQuery(u.Fragment)
+	if u.Path != EnrollPath || u.RawQuery != "" {
+		return Invitation{}, fmt.Errorf("the enrollment URL's path must be %s, with no query", EnrollPath)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return Invitation{}, errors.New("the enrollment URL's port is not a port")
+		}
+	}
+	frag, err := url.ParseQuery(u.EscapedFragment()) // decode once, not twice
 	if err != nil {
 		return Invitation{}, errors.New("the enrollment URL's fragment does not parse")
+	}
+	if len(frag["token"]) > 1 || len(frag["ca-sha256"]) > 1 {
+		return Invitation{}, errors.New("the enrollment URL names its token or fingerprint twice")
 	}
 	inv := Invitation{Base: "https://" + u.Host, Token: frag.Get("token"), Fingerprint: strings.ToLower(frag.Get("ca-sha256"))}
 	if inv.Token == "" {
@@ -65,7 +77,7 @@ func ParseEnrollmentURL(s string) (Invitation, error) {
 // FetchRoot gets the peer's root without trusting anything yet, and accepts it only if
 // the SHA-256 of its DER equals the invitation's fingerprint.
 func FetchRoot(ctx context.Context, inv Invitation) (*x509.Certificate, error) {
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: noRedirects, Transport: &http.Transport{
 		// Nothing is trusted and nothing secret is sent on this connection: what it
 		// returns is checked against the fingerprint below.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, //nolint:gosec
@@ -120,7 +132,9 @@ func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrol
 		CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	// Longer than the serving side's own bound on issuance, so it does not activate a
+	// grant after we gave up.
+	client := &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirects, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inv.Base+EnrollPath, bytes.NewReader(body))
 	if err != nil {
@@ -136,7 +150,7 @@ func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrol
 	if resp.StatusCode != http.StatusCreated {
 		var e api.ErrorBody
 		_ = json.Unmarshal(b, &e)
-		return nil, &PeerError{Status: resp.StatusCode, Code: e.Error.Code}
+		return nil, &PeerError{Status: resp.StatusCode, Code: safeCode(e.Error.Code)}
 	}
 	var out api.EnrollResponse
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -181,4 +195,20 @@ func check(out api.EnrollResponse, key *ecdsa.PrivateKey, roots *x509.CertPool) 
 		return nil, errors.New("enroll: the issued certificate does not bind the grant the peer named")
 	}
 	return &Enrolled{Key: key, Cert: cert, CertPEM: out.CertificatePEM, ChainPEM: out.ChainPEM, GrantID: out.GrantID, Identity: id}, nil
+}
+
+// noRedirects: a redirect would resend the token elsewhere.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// safeCode keeps a peer's reason code to [a-z_], at most 64 characters.
+func safeCode(c string) string {
+	if len(c) > 64 {
+		return "unknown"
+	}
+	for _, r := range c {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return "unknown"
+		}
+	}
+	return c
 }

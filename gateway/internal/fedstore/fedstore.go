@@ -70,6 +70,7 @@ type Grant struct {
 	ID            string      `json:"grant_id"`
 	PeerID        string      `json:"peer_id"`
 	Peer          string      `json:"peer"`
+	PeerState     string      `json:"peer_state"`
 	SubjectUserID string      `json:"subject_user_id"`
 	Scope         scope.Scope `json:"scope"`
 	Status        string      `json:"status"`
@@ -179,13 +180,13 @@ func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, s
 	return s.Grant(ctx, id)
 }
 
-const grantCols = `g.id::text, g.peer_id::text, p.name, g.subject_user_id::text, g.scope, g.status, coalesce(g.cert_serial, ''),
+const grantCols = `g.id::text, g.peer_id::text, p.name, p.state, g.subject_user_id::text, g.scope, g.status, coalesce(g.cert_serial, ''),
 	g.cert_not_after, g.expires_at, coalesce(g.revoked_reason, ''), g.created_at, g.updated_at`
 
 func scanGrant(row pgx.Row) (Grant, error) {
 	var g Grant
 	var raw []byte
-	err := row.Scan(&g.ID, &g.PeerID, &g.Peer, &g.SubjectUserID, &raw, &g.Status, &g.CertSerial, &g.CertNotAfter,
+	err := row.Scan(&g.ID, &g.PeerID, &g.Peer, &g.PeerState, &g.SubjectUserID, &raw, &g.Status, &g.CertSerial, &g.CertNotAfter,
 		&g.ExpiresAt, &g.RevokedReason, &g.CreatedAt, &g.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Grant{}, ErrNotFound
@@ -261,21 +262,36 @@ func HashToken(token string) []byte {
 	return sum[:]
 }
 
-// AddToken stores a token's hash for a pending grant.
+// AddToken stores a token's hash for a pending grant, valid until expiresAt or the
+// grant's own expiry, whichever is sooner; the grant's earlier unused tokens stop
+// working (a new URL replaces, not adds to, a leaked one).
 func (s *Store) AddToken(ctx context.Context, grantID string, tokenHash []byte, expiresAt time.Time) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO federation_enrollment_tokens (token_hash, grant_id, expires_at, created_at)
-		SELECT $1, id, $3, now() FROM federation_grants WHERE id = $2 AND status = 'pending'`, tokenHash, grantID, expiresAt)
+	if err := s.ExpireDue(ctx); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
-		g, err := s.Grant(ctx, grantID)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: grant %s is %s; tokens are only for pending grants", ErrTransition, grantID, g.Status)
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+	if _, err := tx.Exec(ctx, `UPDATE federation_enrollment_tokens SET used_at = now() WHERE grant_id = $1 AND used_at IS NULL`, grantID); err != nil {
+		return err
 	}
-	return nil
+	tag, err := tx.Exec(ctx, `INSERT INTO federation_enrollment_tokens (token_hash, grant_id, expires_at, created_at)
+		SELECT $1, id, least($3::timestamptz, expires_at), now() FROM federation_grants
+		WHERE id = $2 AND status = 'pending' AND expires_at > now()`, tokenHash, grantID, expiresAt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		return tx.Commit(ctx)
+	}
+	_ = tx.Rollback(ctx)
+	g, err := s.Grant(ctx, grantID)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: grant %s is %s; tokens are only for pending grants", ErrTransition, grantID, g.Status)
 }
 
 // SpendToken spends a token atomically: of any number of concurrent calls with the same
