@@ -173,7 +173,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusBadRequest, "invalid_id", "the id must be a canonical lowercase UUID"))
 		return
 	}
-	item, err := a.cfg.Store.Get(r.Context(), store.Viewer{UserID: caller(r).ID}, v["resource"], v["id"])
+	item, err := a.cfg.Store.Get(r.Context(), store.Viewer{UserID: caller(r).ID}, v["resource"], v["id"], nil)
 	if err != nil {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return

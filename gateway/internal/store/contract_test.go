@@ -209,13 +209,13 @@ func TestNativeRBAC(t *testing.T) {
 				t.Errorf("viewer %s sees %v, want %v", c.viewer, got, c.want)
 			}
 		}
-		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, alicePersonal.ID); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, alicePersonal.ID, nil); !errors.Is(err, ErrNotFound) {
 			t.Errorf("bob got alice's personal task: %v", err)
 		}
-		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, uuid.NewString()); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, uuid.NewString(), nil); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing row: %v", err)
 		}
-		item, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, coreTask.ID)
+		item, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, coreTask.ID, nil)
 		must(t, err)
 		got := item.(api.Task)
 		if got.Title != coreTask.Title || !got.CreatedAt.Equal(coreTask.CreatedAt) || got.DueAt != nil || *got.TeamID != f.core {
@@ -294,7 +294,7 @@ func TestRejectsBadInput(t *testing.T) {
 		bad := []error{
 			s.PutTask(ctx, api.Task{ID: "not-a-uuid", OwnerUserID: f.alice, Title: "x", Status: "open"}),
 			s.PutTask(ctx, api.Task{ID: strings.ToUpper(uuid.NewString()), OwnerUserID: f.alice, Title: "x", Status: "open"}),
-			func() error { _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, "1 OR 1=1"); return err }(),
+			func() error { _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, "1 OR 1=1", nil); return err }(),
 			func() error {
 				_, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 5, Cursor: "%%%"})
 				return err
@@ -334,7 +334,7 @@ func TestPutIsIdempotentAndCounts(t *testing.T) {
 				t.Errorf("count %s = %d (%v), want %d", table, got, err, want)
 			}
 		}
-		mem, err := s.Get(ctx, Viewer{f.bob}, api.ResourceMemories, m.ID) // bob is in core
+		mem, err := s.Get(ctx, Viewer{f.bob}, api.ResourceMemories, m.ID, nil) // bob is in core
 		must(t, err)
 		if mem.(api.Memory).Content != "c" {
 			t.Errorf("memory: %+v", mem)
@@ -367,6 +367,47 @@ func TestListWithManyTeams(t *testing.T) {
 		}
 		if len(got) != len(want) || len(dedupe(got)) != len(want) {
 			t.Fatalf("bob in %d teams sees %d rows, want %d", len(want), len(got), len(want))
+		}
+	})
+}
+
+func TestScopeNarrowsToEffectiveRows(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		extra := uuid.NewString()
+		must(t, s.UpsertTeam(ctx, Team{ID: extra, Name: "extra", CreatedAt: epoch}))
+		must(t, s.AddMember(ctx, extra, f.alice))
+		personal, inCore, bobsCore, inExtra, carols := task(f.alice, nil, 1), task(f.alice, &f.core, 2), task(f.bob, &f.core, 3), task(f.alice, &extra, 4), task(f.carol, &f.other, 5)
+		for _, tk := range []api.Task{personal, inCore, bobsCore, inExtra, carols} {
+			must(t, s.PutTask(ctx, tk))
+		}
+		cases := []struct {
+			name  string
+			scope Scope
+			want  []string
+		}{
+			{"personal + core", Scope{Personal: true, Teams: []string{f.core}}, []string{bobsCore.ID, inCore.ID, personal.ID}},
+			{"core only", Scope{Teams: []string{f.core}}, []string{bobsCore.ID, inCore.ID}},
+			{"a team she is not in", Scope{Personal: true, Teams: []string{f.other}}, []string{personal.ID}},
+			{"nothing", Scope{}, nil},
+		}
+		for _, c := range cases {
+			sc := c.scope
+			page, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 50, Scope: &sc})
+			must(t, err)
+			if got := ids(page.Items); strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+			}
+		}
+		coreOnly := &Scope{Teams: []string{f.core}}
+		for _, hidden := range []string{personal.ID, inExtra.ID, carols.ID, uuid.NewString()} {
+			if _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, hidden, coreOnly); !errors.Is(err, ErrNotFound) {
+				t.Errorf("get %s under core-only scope: %v", hidden, err)
+			}
+		}
+		if _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, bobsCore.ID, coreOnly); err != nil {
+			t.Errorf("get a core row: %v", err)
 		}
 	})
 }

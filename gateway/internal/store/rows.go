@@ -176,15 +176,25 @@ var resources = map[string]resource{
 // database reads at most limit rows per arm instead of every visible row ("owner =
 // ? OR team_id IN (…)" defeats the (owner|team, created_at) indexes). UNION also
 // drops a row that is both owned and in one of the viewer's teams.
-func visibleQuery(r resource, userID string, teams []string, filters []string, fargs []any, limit int) (string, []any) {
+func visibleQuery(r resource, own, userID string, teams []string, filters []string, fargs []any, limit int) (string, []any) {
 	cond := ""
 	if len(filters) > 0 {
 		cond = " AND " + strings.Join(filters, " AND ")
 	}
 	if len(teams) > maxArms {
-		// SQLite allows 500 terms in a compound SELECT: past maxArms teams, one scan.
-		q := `SELECT ` + r.cols + ` FROM ` + r.table + ` WHERE ` + visible + cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
-		return q, append(append([]any{userID, userID}, fargs...), limit)
+		// SQLite allows 500 terms in a compound SELECT: past maxArms teams, one scan
+		// over the same condition.
+		var ors []string
+		var args []any
+		if own != "" {
+			ors, args = append(ors, "("+own+")"), append(args, userID)
+		}
+		ors = append(ors, "team_id IN ("+placeholders(len(teams))+")")
+		for _, t := range teams {
+			args = append(args, t)
+		}
+		q := `SELECT ` + r.cols + ` FROM ` + r.table + ` WHERE (` + strings.Join(ors, " OR ") + `)` + cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+		return q, append(append(args, fargs...), limit)
 	}
 	var arms []string
 	var args []any
@@ -193,12 +203,29 @@ func visibleQuery(r resource, userID string, teams []string, filters []string, f
 			r.cols, r.table, scope, cond, len(arms)))
 		args = append(append(append(args, scopeArg), fargs...), limit)
 	}
-	arm("owner_user_id = ?", userID)
+	if own != "" {
+		arm(own, userID)
+	}
 	for _, t := range teams {
 		arm("team_id = ?", t)
 	}
 	q := `SELECT ` + r.cols + ` FROM (` + strings.Join(arms, " UNION ") + `) AS visible ORDER BY created_at DESC, id DESC LIMIT ?`
 	return q, append(args, limit)
+}
+
+// intersect keeps the members of a that b lists, in a's order.
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // maxArms is the most team arms a list query gets.
@@ -268,7 +295,20 @@ func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOption
 	if err != nil {
 		return Page{}, err
 	}
-	q, qargs := visibleQuery(r, v.UserID, teams, where, args, o.Limit+1)
+	own := "owner_user_id = ?"
+	if o.Scope != nil {
+		// Effective rows: native RBAC ∩ (personal if allowed ∪ included teams the
+		// subject is in). Own rows in other teams drop out.
+		own = "owner_user_id = ? AND team_id IS NULL"
+		if !o.Scope.Personal {
+			own = ""
+		}
+		teams = intersect(teams, o.Scope.Teams)
+	}
+	if own == "" && len(teams) == 0 {
+		return Page{}, nil
+	}
+	q, qargs := visibleQuery(r, own, v.UserID, teams, where, args, o.Limit+1)
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), qargs...)
 	if err != nil {
 		return Page{}, err
@@ -291,7 +331,7 @@ func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOption
 	return page, rows.Err()
 }
 
-func (s *sqlStore) Get(ctx context.Context, v Viewer, name, id string) (api.Item, error) {
+func (s *sqlStore) Get(ctx context.Context, v Viewer, name, id string, sc *Scope) (api.Item, error) {
 	r, ok := resources[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
@@ -299,7 +339,30 @@ func (s *sqlStore) Get(ctx context.Context, v Viewer, name, id string) (api.Item
 	if err := checkIDs(&v.UserID, &id); err != nil {
 		return nil, err
 	}
-	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+r.cols+` FROM `+r.table+` WHERE id = ? AND `+visible), id, v.UserID, v.UserID)
+	where, args := visible, []any{id, v.UserID, v.UserID}
+	if sc != nil {
+		teams, err := s.teamsOf(ctx, v.UserID)
+		if err != nil {
+			return nil, err
+		}
+		var ors []string
+		if sc.Personal {
+			ors, args = append(ors, "(owner_user_id = ? AND team_id IS NULL)"), append(args[:1], v.UserID)
+		} else {
+			args = args[:1]
+		}
+		if teams = intersect(teams, sc.Teams); len(teams) > 0 {
+			ors = append(ors, "team_id IN ("+placeholders(len(teams))+")")
+			for _, t := range teams {
+				args = append(args, t)
+			}
+		}
+		if len(ors) == 0 {
+			return nil, ErrNotFound
+		}
+		where = "(" + strings.Join(ors, " OR ") + ")"
+	}
+	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+r.cols+` FROM `+r.table+` WHERE id = ? AND `+where), args...)
 	item, _, _, err := r.scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

@@ -51,6 +51,16 @@ type ListOptions struct {
 	Limit  int
 	Cursor string
 	Filter api.Filter
+	// Scope, when set, narrows the viewer's native RBAC to a grant's effective rows.
+	Scope *Scope
+}
+
+// Scope is a federation grant's narrowing of the subject's rows (SPEC §6): personal
+// rows (owned, no team) if Personal, and rows of the listed teams the subject belongs
+// to. A row the subject owns inside another team is not effective.
+type Scope struct {
+	Personal bool
+	Teams    []string
 }
 
 // Page is one page of a list, newest first.
@@ -82,8 +92,8 @@ type Store interface {
 
 	List(ctx context.Context, v Viewer, resource string, opts ListOptions) (Page, error)
 	// Get returns ErrNotFound for a row that does not exist and for one the viewer
-	// may not see alike.
-	Get(ctx context.Context, v Viewer, resource, id string) (api.Item, error)
+	// may not see alike; a non-nil scope narrows what the viewer may see.
+	Get(ctx context.Context, v Viewer, resource, id string, sc *Scope) (api.Item, error)
 	// Count counts the rows of one native table (for doctor, seeds and migration).
 	Count(ctx context.Context, table string) (int64, error)
 }
