@@ -30,6 +30,12 @@ import (
 // ca.json; top-level claims come from the JSON payload on its stdin.
 func mintToken(s world.SiteInfo, claims map[string]any) string {
 	GinkgoHelper()
+	return mintTokenWith(s, world.FederationProvisioner, claims)
+}
+
+// mintTokenWith mints a one-time token with one of the CA's JWK provisioners.
+func mintTokenWith(s world.SiteInfo, provisioner string, claims map[string]any) string {
+	GinkgoHelper()
 	var cfg struct {
 		Authority struct {
 			Provisioners []struct {
@@ -47,12 +53,12 @@ func mintToken(s world.SiteInfo, claims map[string]any) string {
 	keyFile := filepath.Join(GinkgoT().TempDir(), "federation.jwe")
 	kid := ""
 	for _, p := range cfg.Authority.Provisioners {
-		if p.Name == world.FederationProvisioner {
+		if p.Name == provisioner {
 			Expect(os.WriteFile(keyFile, []byte(p.EncryptedKey), 0o600)).To(Succeed())
 			kid = p.Key.Kid
 		}
 	}
-	Expect(kid).NotTo(BeEmpty(), "no federation provisioner in %s", s.CAConfig)
+	Expect(kid).NotTo(BeEmpty(), "no provisioner %s in %s", provisioner, s.CAConfig)
 
 	payload, err := json.Marshal(claims)
 	Expect(err).NotTo(HaveOccurred())
@@ -63,7 +69,7 @@ func mintToken(s world.SiteInfo, claims map[string]any) string {
 	}
 	cmd := exec.Command(filepath.Join(the.BinDir, "step"), "crypto", "jwt", "sign",
 		"--key", keyFile, "--password-file", s.ProvisionerPasswordFile, "--kid", kid,
-		"--iss", world.FederationProvisioner, "--aud", s.CAURL+"/1.0/sign", "--sub", sub,
+		"--iss", provisioner, "--aud", s.CAURL+"/1.0/sign", "--sub", sub,
 		"--nbf", strconv.FormatInt(now.Unix(), 10), "--exp", strconv.FormatInt(now.Add(5*time.Minute).Unix(), 10),
 		"--jti", uuid.NewString())
 	cmd.Stdin = bytes.NewReader(payload)

@@ -113,6 +113,8 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	fed.Guard = &fedserver.Guard{Fed: fs, Provisioner: cfg.CA.Provisioner, Log: log}
+	fed.Verbs = &fedserver.Verbs{Store: st, Site: cfg.Site, Guard: fed.Guard, Log: log}
 	// Both listeners live and die together.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -62,3 +62,27 @@ type EnrollResponse struct {
 	GrantID        string `json:"grant_id"`
 	NotAfter       string `json:"not_after"`
 }
+
+// Capabilities is GET /api/federation/v1/capabilities: the grant as the peer may use it.
+type Capabilities struct {
+	GrantID           string   `json:"grant_id"`
+	SubjectUserID     string   `json:"subject_user_id"`
+	Resources         []string `json:"resources"`
+	ExcludedResources []string `json:"excluded_resources"`
+	MaxRowsPerQuery   int      `json:"max_rows_per_query"`
+	SupportedVerbs    []string `json:"supported_verbs"`
+}
+
+// FedListRequest is POST /api/federation/v1/list/{resource}.
+type FedListRequest struct {
+	Limit  int    `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	Filter Filter `json:"filter,omitempty"`
+}
+
+// FedListResponse answers it; Truncated says the cap lowered the requested limit.
+type FedListResponse struct {
+	Items      []Item `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+	Truncated  bool   `json:"truncated"`
+}

@@ -1,7 +1,7 @@
 // Package fedserver is the federation listener: TLS 1.3 with a certificate from the
-// site's own CA, client certificates verified against that CA only. For now it serves
-// the site's root (GET /api/federation/v1/ca/root) and enrollment (POST /enroll); the
-// guarded verbs come with their milestone.
+// site's own CA, client certificates verified against that CA only. It serves the
+// site's root (GET /api/federation/v1/ca/root) and enrollment (POST /enroll) to anyone,
+// and everything else behind the auth guard: capabilities, list, get.
 package fedserver
 
 import (
@@ -32,6 +32,9 @@ type Config struct {
 	Log  *slog.Logger
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
+	// Guard and Verbs serve everything else, behind the guard.
+	Guard *Guard
+	Verbs *Verbs
 }
 
 // TLSConfig accepts TLS 1.3 only and verifies a client certificate when one is given
@@ -58,6 +61,17 @@ func Handler(cfg Config) http.Handler {
 	}).Methods(http.MethodGet)
 	if cfg.Enroll != nil {
 		r.Handle(Prefix+"/enroll", cfg.Enroll).Methods(http.MethodPost)
+	}
+	if cfg.Guard != nil {
+		// Every other route, and any path under the prefix that matches none, is
+		// behind the guard by construction: without a certificate the answer is 401.
+		g := r.PathPrefix(Prefix).Subrouter()
+		g.Use(cfg.Guard.Wrap)
+		g.HandleFunc("/capabilities", cfg.Verbs.capabilities).Methods(http.MethodGet)
+		g.HandleFunc("/list/{resource}", cfg.Verbs.list).Methods(http.MethodPost)
+		g.HandleFunc("/get/{resource}/{id}", cfg.Verbs.get).Methods(http.MethodPost)
+		g.NotFoundHandler = cfg.Guard.Wrap(httpx.NotFound(cfg.Log))
+		g.MethodNotAllowedHandler = cfg.Guard.Wrap(httpx.MethodNotAllowed(cfg.Log))
 	}
 	r.NotFoundHandler = httpx.NotFound(cfg.Log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(cfg.Log)

@@ -335,3 +335,10 @@ func (s *Store) ActivateGrant(ctx context.Context, grantID, serial string, notAf
 	}
 	return tx.Commit(ctx)
 }
+
+// GuardGrant loads a grant for the auth guard: a plain read (no expiry write on the hot
+// path; the guard compares expires_at itself).
+func (s *Store) GuardGrant(ctx context.Context, id string) (Grant, error) {
+	return scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantCols+` FROM federation_grants g
+		JOIN federation_peers p ON p.id = g.peer_id WHERE g.id = $1`, id))
+}
