@@ -273,4 +273,3 @@ func intermediateOf(s world.SiteInfo) []byte {
 	Expect(block).NotTo(BeNil())
 	return block.Bytes
 }
-
