@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+
 	"path/filepath"
 	"strings"
 
@@ -224,4 +225,11 @@ func csrWith(tpl *x509.CertificateRequest) string {
 	der, err := x509.CreateCertificateRequest(rand.Reader, tpl, key)
 	Expect(err).NotTo(HaveOccurred())
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+// output runs a program and returns its standard output.
+func output(bin string, args ...string) ([]byte, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = GinkgoWriter
+	return cmd.Output()
 }

@@ -23,10 +23,12 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedserver"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
+	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
@@ -96,7 +98,21 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet)
-	localapi.New(localapi.Config{Store: st, Embedder: embed.Hashing{}, Log: log}).Register(r)
+	apiCfg := localapi.Config{Store: st, Embedder: embed.Hashing{}, Log: log}
+	var fs *fedstore.Store
+	if cfg.Tier == config.TierFederated {
+		if fs, err = fedstore.Open(ctx, t.PostgresURL); err != nil {
+			return err
+		}
+		defer fs.Close()
+		keys, err := sealing.Load(cfg.SealingKeyFile)
+		if err != nil {
+			return err
+		}
+		// Peers' keys are unsealed on first use and kept in memory only.
+		apiCfg.Peers = &fedclient.Directory{Fed: fs, Keys: keys}
+	}
+	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", st.Engine())
@@ -104,11 +120,6 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if cfg.Tier != config.TierFederated {
 		return listenAndServe(ctx, log, cfg.Listen.API, api)
 	}
-	fs, err := fedstore.Open(ctx, t.PostgresURL)
-	if err != nil {
-		return err
-	}
-	defer fs.Close()
 	fed, err := federationListener(ctx, log, cfg, fs)
 	if err != nil {
 		return err

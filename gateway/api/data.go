@@ -77,7 +77,9 @@ type SourceStatus struct {
 
 // ListResponse is the local API's list body.
 type ListResponse struct {
-	Items      []Item         `json:"items"`
+	// Items are this site's rows (typed) and peers' rows (as the peer sent them),
+	// each with _source.
+	Items      []any          `json:"items"`
 	NextCursor string         `json:"next_cursor,omitempty"`
 	Partial    bool           `json:"_partial"`
 	Sources    []SourceStatus `json:"sources"`
@@ -85,7 +87,7 @@ type ListResponse struct {
 
 // ItemResponse wraps one item.
 type ItemResponse struct {
-	Item Item `json:"item"`
+	Item any `json:"item"`
 }
 
 // CreateTask, CreateNote and CreateMemory are the local API's create bodies.

@@ -166,7 +166,10 @@ type PeerError struct {
 }
 
 func (e *PeerError) Error() string {
-	return fmt.Sprintf("the peer refused the enrollment: %d %s", e.Status, e.Code)
+	if e.Status == 0 {
+		return "the peer could not be reached: " + e.Code
+	}
+	return fmt.Sprintf("the peer answered %d %s", e.Status, e.Code)
 }
 
 // check verifies the issued certificate: it chains to the pinned root for client

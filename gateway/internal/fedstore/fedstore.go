@@ -342,3 +342,22 @@ func (s *Store) GuardGrant(ctx context.Context, id string) (Grant, error) {
 	return scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantCols+` FROM federation_grants g
 		JOIN federation_peers p ON p.id = g.peer_id WHERE g.id = $1`, id))
 }
+
+// OutboundPeers lists one local user's active outbound peers, by name.
+func (s *Store) OutboundPeers(ctx context.Context, ownerUserID string) ([]Peer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+peerCols+` FROM federation_peers
+		WHERE direction = 'outbound' AND owner_user_id = $1 AND state = 'active' ORDER BY name`, ownerUserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Peer
+	for rows.Next() {
+		p, err := scanPeer(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

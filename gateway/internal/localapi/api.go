@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +16,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/apitoken"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 )
@@ -34,7 +36,18 @@ type Config struct {
 	Store    store.Store
 	Embedder embed.Embedder
 	Log      *slog.Logger
+	// Peers finds the caller's outbound peers (nil outside the federated tier).
+	Peers Peers
 }
+
+// Peers is the requesting side's view of federation: a local user's own peers only.
+type Peers interface {
+	Owned(ctx context.Context, ownerUserID string) ([]*fedclient.Peer, error)
+}
+
+// PeerDeadline bounds each peer's answer in a fan-out: a slow peer makes the answer
+// partial, never late.
+const PeerDeadline = 3 * time.Second
 
 // API is the requesting side's HTTP API (SPEC §6 "Requesting side").
 type API struct{ cfg Config }
@@ -99,35 +112,118 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listResources(r *http.Request, resource string) (api.ListResponse, error) {
 	q := r.URL.Query()
-	if err := checkSource(q.Get("source")); err != nil {
+	local, peers, err := a.sources(r, q.Get("source"))
+	if err != nil {
 		return api.ListResponse{}, err
 	}
 	opts, err := listOptions(q)
 	if err != nil {
 		return api.ListResponse{}, err
 	}
-	page, err := a.cfg.Store.List(r.Context(), store.Viewer{UserID: caller(r).ID}, resource, opts)
-	if err != nil {
-		return api.ListResponse{}, err
+	resp := api.ListResponse{Items: []any{}, Sources: []api.SourceStatus{}}
+	if local {
+		page, err := a.cfg.Store.List(r.Context(), store.Viewer{UserID: caller(r).ID}, resource, opts)
+		if err != nil {
+			return api.ListResponse{}, err
+		}
+		for _, it := range page.Items {
+			resp.Items = append(resp.Items, Tag(it, SourceLocal))
+		}
+		resp.NextCursor = page.NextCursor
+		resp.Sources = append(resp.Sources, api.SourceStatus{Name: SourceLocal, Status: "ok"})
 	}
-	items := make([]api.Item, len(page.Items))
-	for i, it := range page.Items {
-		items[i] = Tag(it, SourceLocal)
+	if len(peers) > 0 {
+		single := !local && len(peers) == 1
+		req := api.FedListRequest{Limit: opts.Limit, Filter: opts.Filter}
+		if single { // a cursor belongs to one source
+			req.Cursor = opts.Cursor
+		}
+		for _, res := range a.fanOut(r.Context(), peers, resource, req) {
+			resp.Sources = append(resp.Sources, res.status)
+			if res.status.Status != "ok" {
+				resp.Partial = true
+				continue
+			}
+			resp.Items = append(resp.Items, res.items...)
+			if single {
+				resp.NextCursor = res.next
+			}
+		}
+		if !single {
+			resp.NextCursor = "" // pages of several sources do not resume as one
+		}
 	}
-	return api.ListResponse{Items: items, NextCursor: page.NextCursor,
-		Sources: []api.SourceStatus{{Name: SourceLocal, Status: "ok"}}}, nil
+	return resp, nil
 }
 
-// checkSource accepts local and all; no peers exist before enrollment, so any
-// federated:<peer> names an unknown peer.
-func checkSource(src string) error {
+// sources resolves the source parameter to "this site" and the caller's own peers.
+func (a *API) sources(r *http.Request, src string) (local bool, peers []*fedclient.Peer, err error) {
 	switch {
-	case src == "" || src == "local" || src == "all":
-		return nil
-	case strings.HasPrefix(src, "federated:"):
-		return httpx.Errorf(http.StatusNotFound, "unknown_peer", "no peer named %q belongs to you", strings.TrimPrefix(src, "federated:"))
+	case src == "" || src == "local":
+		return true, nil, nil
+	case src == "all" || strings.HasPrefix(src, "federated:"):
+	default:
+		return false, nil, httpx.Errorf(http.StatusBadRequest, "invalid_source", "source must be local, all or federated:<peer name>")
 	}
-	return httpx.Errorf(http.StatusBadRequest, "invalid_source", "source must be local, all or federated:<peer name>")
+	if a.cfg.Peers != nil {
+		if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID); err != nil {
+			return false, nil, err
+		}
+	}
+	if src == "all" {
+		return true, peers, nil
+	}
+	name := strings.TrimPrefix(src, "federated:")
+	for _, p := range peers {
+		if p.Name == name {
+			return false, []*fedclient.Peer{p}, nil
+		}
+	}
+	return false, nil, httpx.Errorf(http.StatusNotFound, "unknown_peer", "no peer named %q belongs to you", name)
+}
+
+type peerResult struct {
+	status api.SourceStatus
+	items  []any
+	next   string
+}
+
+// fanOut asks every peer in parallel, each within PeerDeadline. A failure becomes
+// that peer's status (its reason code only, never its message) and nothing else.
+func (a *API) fanOut(ctx context.Context, peers []*fedclient.Peer, resource string, req api.FedListRequest) []peerResult {
+	out := make([]peerResult, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
+			defer cancel()
+			name := "federated:" + p.Name
+			res, err := p.List(pctx, resource, req)
+			if err != nil {
+				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: peerCode(err)}}
+				a.cfg.Log.Warn("peer list failed", "peer", p.Name, "resource", resource, "code", peerCode(err))
+				return
+			}
+			items := make([]any, len(res.Items))
+			for j, it := range res.Items {
+				it["_source"] = name
+				items[j] = it
+			}
+			out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "ok"}, items: items, next: res.NextCursor}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func peerCode(err error) string {
+	var pe *fedclient.PeerError
+	if errors.As(err, &pe) && pe.Code != "" {
+		return pe.Code
+	}
+	return "peer_error"
 }
 
 func listOptions(q map[string][]string) (store.ListOptions, error) {
@@ -165,12 +261,17 @@ func validStatus(s string) bool {
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
-	if err := checkSource(r.URL.Query().Get("source")); err != nil {
+	local, peers, err := a.sources(r, r.URL.Query().Get("source"))
+	if err != nil {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return
 	}
 	if !canonicalUUID(v["id"]) {
 		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusBadRequest, "invalid_id", "the id must be a canonical lowercase UUID"))
+		return
+	}
+	if !local { // one named peer
+		a.getRemote(w, r, peers[0], v["resource"], v["id"])
 		return
 	}
 	item, err := a.cfg.Store.Get(r.Context(), store.Viewer{UserID: caller(r).ID}, v["resource"], v["id"], nil)
@@ -200,4 +301,22 @@ func Tag(it api.Item, source string) api.Item {
 		return v
 	}
 	return it
+}
+
+// getRemote fetches one row from a peer: the peer's 404 and 403 pass through as
+// statuses; anything else is 502 with the peer's reason code.
+func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p *fedclient.Peer, resource, id string) {
+	ctx, cancel := context.WithTimeout(r.Context(), PeerDeadline)
+	defer cancel()
+	item, err := p.Get(ctx, resource, id)
+	var pe *fedclient.PeerError
+	switch {
+	case err == nil:
+		item["_source"] = "federated:" + p.Name
+		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: item})
+	case errors.As(err, &pe) && (pe.Status == http.StatusNotFound || pe.Status == http.StatusForbidden):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(pe.Status, pe.Code, "the peer answered %d", pe.Status))
+	default:
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusBadGateway, "peer_unavailable", "the peer did not answer: %s", peerCode(err)))
+	}
 }
