@@ -121,6 +121,11 @@ func (s *Site) boot(ctx context.Context) error {
 func (s *Site) seed(ctx context.Context) error {
 	file := filepath.Join(s.world.opts.SeedDir, s.Name+".json")
 	if _, err := os.Stat(file); err != nil {
+		// Extra serving sites (--sites home,work,lab,…) get work's seed set: their
+		// databases are separate, so the same ids do not collide.
+		file = filepath.Join(s.world.opts.SeedDir, "work.json")
+	}
+	if _, err := os.Stat(file); err != nil {
 		s.world.progress("%-5s no seed set at %s: the site stays empty", s.Name, file)
 		return nil
 	}
