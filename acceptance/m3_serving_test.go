@@ -227,6 +227,7 @@ var _ = Describe("Serving a peer over mTLS", Label("M3", "security"), func() {
 		routes := []struct{ method, path string }{
 			{http.MethodGet, "/capabilities"}, {http.MethodPost, "/list/tasks"}, {http.MethodPost, "/get/tasks/" + uuid.NewString()},
 			{http.MethodPost, "/search/tasks"}, {http.MethodPost, "/renew"}, {http.MethodGet, "/nowhere"}, {http.MethodDelete, "/list/tasks"},
+			{http.MethodGet, "//capabilities"}, {http.MethodGet, "/./capabilities"}, {http.MethodGet, "/capabilities/"},
 		}
 		for _, rt := range routes {
 			var e errorBody

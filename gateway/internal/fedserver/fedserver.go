@@ -53,7 +53,11 @@ func TLSConfig(cfg Config) *tls.Config {
 
 // Handler routes the federation endpoints.
 func Handler(cfg Config) http.Handler {
-	r := mux.NewRouter()
+	if cfg.Guard == nil || cfg.Verbs == nil {
+		panic("fedserver: the guard and the verbs are required: no federation route is served unguarded")
+	}
+	// SkipClean: no 301 for //x or /./x answered before the guard runs.
+	r := mux.NewRouter().SkipClean(true)
 	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cfg.Root.Raw})
 	r.HandleFunc(Prefix+"/ca/root", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -62,7 +66,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Enroll != nil {
 		r.Handle(Prefix+"/enroll", cfg.Enroll).Methods(http.MethodPost)
 	}
-	if cfg.Guard != nil {
+	{
 		// Every other route, and any path under the prefix that matches none, is
 		// behind the guard by construction: without a certificate the answer is 401.
 		g := r.PathPrefix(Prefix).Subrouter()

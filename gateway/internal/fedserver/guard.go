@@ -65,6 +65,14 @@ func (g *Guard) check(r *http.Request) (Caller, *deny) {
 		return Caller{}, unauth("client_certificate_required", "present the client certificate your enrollment issued")
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	// TLS checks validity at the handshake only; a kept-alive connection outlives it.
+	if !now().Before(leaf.NotAfter) {
+		return Caller{}, unauth("certificate_expired", "the client certificate has expired: renew it")
+	}
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return Caller{}, unauth("not_a_client_certificate", "the certificate is not for client authentication")
 	}
@@ -87,10 +95,6 @@ func (g *Guard) check(r *http.Request) (Caller, *deny) {
 		return c, &deny{http.StatusInternalServerError, api.CodeInternal, "the grant could not be checked"}
 	}
 	c.Grant = grant
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
 	switch {
 	case grant.Status == "pending":
 		return c, forbid("grant_pending", "the grant is not active")
@@ -110,6 +114,9 @@ func (g *Guard) check(r *http.Request) (Caller, *deny) {
 	return c, nil
 }
 
+// jwkProvisionerType is step-ca's type number for JWK provisioners.
+const jwkProvisionerType = 1
+
 // provisionerOf reads step-ca's provisioner extension: SEQUENCE { type INTEGER,
 // name OCTET STRING, credentialID OCTET STRING, … }.
 func provisionerOf(cert *x509.Certificate) string {
@@ -123,7 +130,8 @@ func provisionerOf(cert *x509.Certificate) string {
 			CredentialID []byte
 			Rest         asn1.RawValue `asn1:"optional"`
 		}
-		if _, err := asn1.Unmarshal(e.Value, &p); err != nil {
+		rest, err := asn1.Unmarshal(e.Value, &p)
+		if err != nil || len(rest) != 0 || p.Type != jwkProvisionerType {
 			return ""
 		}
 		return string(p.Name)

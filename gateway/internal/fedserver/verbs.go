@@ -1,6 +1,7 @@
 package fedserver
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -71,7 +72,8 @@ func (v *Verbs) list(w http.ResponseWriter, r *http.Request) {
 	page, err := v.Store.List(r.Context(), store.Viewer{UserID: c.Grant.SubjectUserID}, resource,
 		store.ListOptions{Limit: limit, Cursor: req.Cursor, Filter: req.Filter, Scope: v.scope(c)})
 	if err != nil {
-		v.Guard.audit(r, c, "denied", "invalid_request")
+		outcome, reason := outcomeOf(err)
+		v.Guard.audit(r, c, outcome, reason)
 		httpx.WriteError(w, r, v.Log, err)
 		return
 	}
@@ -96,7 +98,8 @@ func (v *Verbs) get(w http.ResponseWriter, r *http.Request) {
 	}
 	item, err := v.Store.Get(r.Context(), store.Viewer{UserID: c.Grant.SubjectUserID}, vars["resource"], vars["id"], v.scope(c))
 	if err != nil {
-		v.Guard.audit(r, c, "denied", "not_found")
+		outcome, reason := outcomeOf(err)
+		v.Guard.audit(r, c, outcome, reason)
 		httpx.WriteError(w, r, v.Log, err)
 		return
 	}
@@ -138,4 +141,16 @@ func routeOf(r *http.Request) string {
 		}
 	}
 	return "unmatched"
+}
+
+// outcomeOf labels a store error for the audit log: the caller's mistake is denied,
+// anything else failed.
+func outcomeOf(err error) (outcome, reason string) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "denied", "not_found"
+	case errors.Is(err, store.ErrInvalid):
+		return "denied", "invalid_request"
+	}
+	return "failed", "internal"
 }

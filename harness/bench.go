@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+)
+
+// result is one measured line of `harness bench`.
+type result struct {
+	Name       string  `json:"name"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Throughput float64 `json:"throughput_rps,omitempty"`
+	Note       string  `json:"note,omitempty"`
+}
+
+func benchCmd() *cobra.Command {
+	var n int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Boot worlds of 2, 3 and 5 sites and measure boot, local vs federated lists, handshakes and fan-out (SPEC §8)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			gw, err := buildGateway()
+			if err != nil {
+				return err
+			}
+			results, err := bench(cmd.Context(), gw, n)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(results)
+			}
+			host, _ := os.Hostname()
+			fmt.Printf("\nharness bench — %d requests per latency line, %s, %d CPUs (%s)\n\n", n, time.Now().UTC().Format(time.RFC3339), numCPU(), host)
+			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHAT\tP50 ms\tP99 ms\tREQ/S\tNOTE")
+			for _, r := range results {
+				tp := ""
+				if r.Throughput > 0 {
+					tp = fmt.Sprintf("%.0f", r.Throughput)
+				}
+				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%s\n", r.Name, r.P50ms, r.P99ms, tp, r.Note)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&n, "requests", 500, "requests per latency measurement")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func bench(ctx context.Context, gatewayBin string, n int) ([]result, error) {
+	var out []result
+	for i, sites := range [][]string{{"home", "work"}, {"home", "work", "lab"}, {"home", "work", "lab", "ops", "dev"}} {
+		fmt.Fprintf(os.Stderr, "booting %v…\n", sites)
+		w, err := world.Up(ctx, world.Options{Sites: sites, Backend: "process", BinDir: world.DefaultBinDir(), GatewayBin: gatewayBin,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return nil, err
+		}
+		rs, err := benchWorld(ctx, w, n, i == 0)
+		w.Down()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func benchWorld(ctx context.Context, w *world.World, n int, full bool) ([]result, error) {
+	home := w.Site("home")
+	token := home.Users[0].Token
+	api := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	get := func(url string) func() error {
+		return func() error { return do(api, http.MethodGet, url, token, nil) }
+	}
+	peers := len(w.Order) - 1
+	var out []result
+	if full {
+		out = append(out, result{Name: "cold boot, 2 sites (seeded, enrolled)", P50ms: ms(w.BootTime), P99ms: ms(w.BootTime), Note: "one boot"})
+		out = append(out, measure("local list, 100 rows (home API)", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=local&limit=100"), true))
+		out = append(out, measure("federated list via home API, 100 rows", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=federated:work&limit=100"), true))
+		direct, fresh, err := peerClients(ctx, w.Site("work"))
+		if err != nil {
+			return nil, err
+		}
+		list := func(c *http.Client) func() error {
+			return func() error {
+				return do(c, http.MethodPost, w.Site("work").Gateway.FederationURL+"/api/federation/v1/list/tasks", "", []byte(`{"limit":100}`))
+			}
+		}
+		out = append(out, measure("federated list, kept-alive mTLS, 100 rows (work listener)", n, list(direct), true))
+		out = append(out, measure("federated list, fresh mTLS handshake each time", n/5, list(fresh), false))
+	}
+	out = append(out, measure(fmt.Sprintf("fan-out source=all to %d peer(s), 50 rows each", peers), n/2,
+		get(home.Gateway.APIURL+"/api/v1/tasks?source=all&limit=50"), false))
+	return out, nil
+}
+
+// measure runs f n times in a row (after a warm-up) for latency percentiles and, if
+// asked, 4 workers for 2 s for throughput. Any error aborts the line.
+func measure(name string, n int, f func() error, throughput bool) result {
+	for range 20 {
+		if err := f(); err != nil {
+			return result{Name: name, Note: "error: " + err.Error()}
+		}
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := f(); err != nil {
+			return result{Name: name, Note: "error: " + err.Error()}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	r := result{Name: name, P50ms: ms(lat[len(lat)/2]), P99ms: ms(lat[len(lat)*99/100])}
+	if throughput {
+		var count int64
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(2 * time.Second)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				local := int64(0)
+				for time.Now().Before(deadline) {
+					if f() == nil {
+						local++
+					}
+				}
+				mu.Lock()
+				count += local
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		r.Throughput = float64(count) / 2
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func do(c *http.Client, method, url, token string, body []byte) error {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", method, url, resp.Status)
+	}
+	return nil
+}
+
+// peerClients enrolls a bench peer at a site (a grant of its demo user, all resources,
+// cap 100) and returns a kept-alive mTLS client and one that handshakes every time.
+func peerClients(ctx context.Context, s *world.Site) (keep, fresh *http.Client, err error) {
+	scope := filepath.Join(s.Dir, "scope-bench.json")
+	if err := os.WriteFile(scope, []byte(`{"resources":["tasks","notes","memories"],"include_personal":true,"max_rows_per_query":100}`), 0o600); err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.GatewayCLI(ctx, "federation", "peer", "create", "--name", "bench"); err != nil {
+		return nil, nil, err
+	}
+	b, err := s.GatewayCLI(ctx, "federation", "grant", "create", "--peer", "bench", "--subject-user", s.Users[0].Email, "--scope", scope, "--json")
+	if err != nil {
+		return nil, nil, err
+	}
+	var g struct {
+		EnrollmentURL string `json:"enrollment_url"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, nil, err
+	}
+	u, _ := url.Parse(g.EnrollmentURL)
+	q, _ := url.ParseQuery(u.Fragment)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	body, _ := json.Marshal(map[string]string{"token": q.Get("token"),
+		"csr_pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	rootPEM, err := os.ReadFile(s.CA.RootPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err := plain.Post(s.Gateway.FederationURL+"/api/federation/v1/enroll", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var e struct {
+		CertificatePEM string `json:"certificate_pem"`
+		ChainPEM       string `json:"chain_pem"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusCreated {
+		return nil, nil, fmt.Errorf("bench enrollment: %s", resp.Status)
+	}
+	var chain [][]byte
+	for rest := []byte(e.CertificatePEM + e.ChainPEM); ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		chain = append(chain, block.Bytes)
+	}
+	cert := &tls.Certificate{Certificate: chain, PrivateKey: key}
+	tlsCfg := func() *tls.Config {
+		return &tls.Config{RootCAs: roots, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil },
+			ClientSessionCache: nil}
+	}
+	keep = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg(), MaxIdleConnsPerHost: 8}}
+	fresh = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg(), DisableKeepAlives: true}}
+	return keep, fresh, nil
+}
