@@ -67,6 +67,7 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 			var e errorBody
 			Expect(fedCall(mtlsClient(work, cert), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusUnauthorized))
 			Expect(e.Error.Code).To(Equal(code))
+			Expect(auditOf(work)).To(ContainElement(And(HaveField("Reason", code), HaveField("Outcome", "denied"))), "[M3-12] audited")
 		},
 		Entry("no OIDs", "identity_missing", func(g grantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}
@@ -103,4 +104,52 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		Expect(fedCall(mtlsClient(work, other), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
 		Expect(e.Error.Code).To(Equal("grant_unknown"))
 	})
+})
+
+// forgedFor issues, from the stolen intermediate, a certificate for a grant and subject.
+func forgedFor(s world.SiteInfo, grantID, subject string) *http.Client {
+	GinkgoHelper()
+	is, inter := stolenIntermediate(s)
+	cert, err := is.ClientCert(grantID, []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, grantID), fixtures.UTF8(api.OIDSubjectUserID, subject),
+		fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}, inter)
+	Expect(err).NotTo(HaveOccurred())
+	return mtlsClient(s, cert)
+}
+
+var _ = Describe("The guard's 403s", Label("M3", "security"), func() {
+	DescribeTable("[M3-6] [M3-12] refuse a grant that is not usable, and audit the reason",
+		func(code string, setup func(p peer) (grantID, subject string)) {
+			work := site("work")
+			p := enrolledPeer(work, fullScope)
+			grantID, subject := setup(p)
+			// The real certificate where possible, so only the grant's state differs.
+			client := p.client
+			if grantID != p.grant.GrantID || subject != p.grant.SubjectUserID {
+				client = forgedFor(work, grantID, subject)
+			}
+			var e errorBody
+			Expect(fedCall(client, work, http.MethodPost, "/list/tasks", map[string]any{}, &e)).To(Equal(http.StatusForbidden))
+			Expect(e.Error.Code).To(Equal(code))
+			Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", grantID), HaveField("Reason", code), HaveField("Outcome", "denied"))))
+		},
+		Entry("pending", "grant_pending", func(p peer) (string, string) {
+			g := newGrant(site("work"), fullScope) // never enrolled
+			return g.GrantID, g.SubjectUserID
+		}),
+		Entry("expired", "grant_expired", func(p peer) (string, string) {
+			_, err := sqlConn(bgCtx(), site("work").PostgresURL).Exec(bgCtx(),
+				`UPDATE federation_grants SET expires_at = now() - interval '1 second' WHERE id = $1`, p.grant.GrantID)
+			Expect(err).NotTo(HaveOccurred())
+			return p.grant.GrantID, p.grant.SubjectUserID
+		}),
+		Entry("its peer suspended", "peer_not_active", func(p peer) (string, string) {
+			_, err := sqlConn(bgCtx(), site("work").PostgresURL).Exec(bgCtx(),
+				`UPDATE federation_peers SET state = 'suspended' WHERE id = (SELECT peer_id FROM federation_grants WHERE id = $1)`, p.grant.GrantID)
+			Expect(err).NotTo(HaveOccurred())
+			return p.grant.GrantID, p.grant.SubjectUserID
+		}),
+		Entry("another subject than the grant's", "subject_mismatch", func(p peer) (string, string) {
+			return p.grant.GrantID, uuid.NewString()
+		}),
+	)
 })
