@@ -128,20 +128,20 @@ func (p *Peer) call(ctx context.Context, path string, body, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return &PeerError{Code: transportReason(err)}
+		return &PeerError{Peer: p.Name, Code: transportReason(err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return &PeerError{Code: "read_failed"}
+		return &PeerError{Peer: p.Name, Code: "read_failed"}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e api.ErrorBody
 		_ = json.Unmarshal(raw, &e)
-		return &PeerError{Status: resp.StatusCode, Code: safeCode(e.Error.Code)}
+		return &PeerError{Peer: p.Name, Status: resp.StatusCode, Code: safeCode(e.Error.Code)}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return &PeerError{Code: "bad_response"}
+		return &PeerError{Peer: p.Name, Code: "bad_response"}
 	}
 	return nil
 }

@@ -161,15 +161,20 @@ func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrol
 
 // PeerError is a peer's refusal: its status and reason code (never its message text).
 type PeerError struct {
+	Peer   string // our name for the peer, when known
 	Status int
 	Code   string
 }
 
 func (e *PeerError) Error() string {
-	if e.Status == 0 {
-		return "the peer could not be reached: " + e.Code
+	who := "the peer"
+	if e.Peer != "" {
+		who = "peer " + e.Peer
 	}
-	return fmt.Sprintf("the peer answered %d %s", e.Status, e.Code)
+	if e.Status == 0 {
+		return who + " could not be reached: " + e.Code
+	}
+	return fmt.Sprintf("%s answered %d %s", who, e.Status, e.Code)
 }
 
 // check verifies the issued certificate: it chains to the pinned root for client
