@@ -108,3 +108,19 @@ type CreateMemory struct {
 	Content string  `json:"content"`
 	TeamID  *string `json:"team_id,omitempty"`
 }
+
+// WithSource returns an item with its _source set.
+func WithSource(it Item, source string) Item {
+	switch v := it.(type) {
+	case Task:
+		v.Source = source
+		return v
+	case Note:
+		v.Source = source
+		return v
+	case Memory:
+		v.Source = source
+		return v
+	}
+	return it
+}

@@ -79,7 +79,7 @@ func (v *Verbs) list(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]api.Item, len(page.Items))
 	for i, it := range page.Items {
-		items[i] = tag(it, v.Site)
+		items[i] = api.WithSource(it, v.Site)
 	}
 	v.Guard.auditRows(r, c, len(items))
 	httpx.JSON(w, http.StatusOK, api.FedListResponse{Items: items, NextCursor: page.NextCursor, Truncated: req.Limit > limit})
@@ -104,26 +104,11 @@ func (v *Verbs) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Guard.auditRows(r, c, 1)
-	httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: tag(item, v.Site)})
+	httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: api.WithSource(item, v.Site)})
 }
 
 func (g *Guard) auditRows(r *http.Request, c Caller, n int) {
 	g.audit(r, c, "allowed", "ok rows="+strconv.Itoa(n))
-}
-
-func tag(it api.Item, source string) api.Item {
-	switch x := it.(type) {
-	case api.Task:
-		x.Source = source
-		return x
-	case api.Note:
-		x.Source = source
-		return x
-	case api.Memory:
-		x.Source = source
-		return x
-	}
-	return it
 }
 
 func nonNil(s []string) []string {

@@ -127,19 +127,15 @@ func (s *Store) OutboundPeer(ctx context.Context, ownerUserID, name string) (Pee
 func (s *Store) Peers(ctx context.Context, direction string) ([]Peer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+peerCols+` FROM federation_peers WHERE $1 = '' OR direction = $1
 		ORDER BY created_at DESC`, direction)
+	return collect(rows, err, scanPeer)
+}
+
+// collect scans every row with scan.
+func collect[T any](rows pgx.Rows, err error, scan func(pgx.Row) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Peer
-	for rows.Next() {
-		p, err := scanPeer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
 }
 
 // AddOutboundPeer stores an enrolled remote site with our credentials for it.
@@ -224,19 +220,7 @@ func (s *Store) Grants(ctx context.Context) ([]Grant, error) {
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+grantCols+` FROM federation_grants g
 		JOIN federation_peers p ON p.id = g.peer_id ORDER BY g.created_at DESC`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanGrant)
 }
 
 // RevokeGrant moves a pending or active grant to revoked.
@@ -347,17 +331,5 @@ func (s *Store) GuardGrant(ctx context.Context, id string) (Grant, error) {
 func (s *Store) OutboundPeers(ctx context.Context, ownerUserID string) ([]Peer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+peerCols+` FROM federation_peers
 		WHERE direction = 'outbound' AND owner_user_id = $1 AND state = 'active' ORDER BY name`, ownerUserID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Peer
-	for rows.Next() {
-		p, err := scanPeer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanPeer)
 }

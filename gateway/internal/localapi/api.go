@@ -127,7 +127,7 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 			return api.ListResponse{}, err
 		}
 		for _, it := range page.Items {
-			resp.Items = append(resp.Items, Tag(it, SourceLocal))
+			resp.Items = append(resp.Items, api.WithSource(it, SourceLocal))
 		}
 		resp.NextCursor = page.NextCursor
 		resp.Sources = append(resp.Sources, api.SourceStatus{Name: SourceLocal, Status: "ok"})
@@ -279,28 +279,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: Tag(item, SourceLocal)})
+	httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: api.WithSource(item, SourceLocal)})
 }
 
 func canonicalUUID(s string) bool {
 	u, err := uuid.Parse(s)
 	return err == nil && u.String() == s
-}
-
-// Tag sets an item's _source.
-func Tag(it api.Item, source string) api.Item {
-	switch v := it.(type) {
-	case api.Task:
-		v.Source = source
-		return v
-	case api.Note:
-		v.Source = source
-		return v
-	case api.Memory:
-		v.Source = source
-		return v
-	}
-	return it
 }
 
 // getRemote fetches one row from a peer: the peer's 404 and 403 pass through as

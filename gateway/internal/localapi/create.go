@@ -26,7 +26,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return
 	}
-	httpx.JSON(w, http.StatusCreated, api.ItemResponse{Item: Tag(item, SourceLocal)})
+	httpx.JSON(w, http.StatusCreated, api.ItemResponse{Item: api.WithSource(item, SourceLocal)})
 }
 
 func (a *API) createItem(r *http.Request, resource string, u store.User) (api.Item, error) {
