@@ -51,7 +51,17 @@ func TestStartHonoursTheContext(t *testing.T) {
 func TestStopReachesTheWholeGroupAndRestartWorks(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "child.pid")
-	ready := func(context.Context) error { _, err := os.Stat(marker); return err }
+	// Ready once the pid is written whole: the file exists before echo fills it.
+	ready := func(context.Context) error {
+		b, err := os.ReadFile(marker)
+		if err != nil {
+			return err
+		}
+		if _, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			return errors.New("pid not written yet")
+		}
+		return nil
+	}
 	// The shell starts a grandchild that ignores nothing: Stop must reach it via the group.
 	p := New(shSpec(t, "sleep 60 & echo $! > "+marker+"; wait", ready), nil)
 	if err := p.Start(context.Background()); err != nil {
