@@ -151,16 +151,19 @@ var _ = Describe("The local API", Label("M1"), func() {
 	})
 
 	It("[M1-LA-4] creates tasks, notes and memories the caller then sees, and refuses a team the caller is not in", func(ctx SpecContext) {
+		// The last seeded user creates: specs running in parallel compare ada's and
+		// grace's rows with the database and must not see rows appear under them.
+		creator := site("work").Users[len(site("work").Users)-1].Token
 		for resource, body := range map[string]string{
 			"tasks":    `{"title": "Draft the ADR for request tracing", "status": "in_progress"}`,
 			"notes":    `{"title": "Tracing", "body": "Propagate W3C trace context."}`,
 			"memories": `{"content": "Prefers trace ids in every log line"}`,
 		} {
 			var created struct{ Item map[string]any }
-			Expect(apiCall(http.MethodPost, base+"/api/v1/"+resource, ada, strings.NewReader(body), &created)).To(Equal(http.StatusCreated), resource)
+			Expect(apiCall(http.MethodPost, base+"/api/v1/"+resource, creator, strings.NewReader(body), &created)).To(Equal(http.StatusCreated), resource)
 			Expect(created.Item["_source"]).To(Equal("local"))
 			id := created.Item["id"].(string)
-			Expect(apiCall(http.MethodGet, base+"/api/v1/"+resource+"/"+id, ada, nil, nil)).To(Equal(http.StatusOK))
+			Expect(apiCall(http.MethodGet, base+"/api/v1/"+resource+"/"+id, creator, nil, nil)).To(Equal(http.StatusOK))
 			Expect(apiCall(http.MethodGet, base+"/api/v1/"+resource+"/"+id, grace, nil, nil)).To(Equal(http.StatusNotFound), "a personal row stays personal")
 		}
 

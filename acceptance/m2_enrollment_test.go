@@ -371,7 +371,8 @@ var _ = Describe("Enrolling a peer (the requesting side)", Label("M2", "security
 	It("[M2-5] [M2-6] peer add makes an active peer with a valid certificate and a sealed key; the grant is active", func(ctx SpecContext) {
 		home, work := site("home"), site("work")
 		g := newGrant(work, fullScope)
-		name, owner := uniqueName("work"), home.Users[1].Email
+		// users[3] is this spec's alone: [M3-8] relies on another user owning no peer.
+		name, owner := uniqueName("work"), home.Users[3].Email
 		sess := runStdin(g.EnrollmentURL, the.GatewayBin, "--config", home.Config, "federation", "peer", "add", "-", "--name", name, "--local-user", owner, "--json")
 		Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
 		var added map[string]any

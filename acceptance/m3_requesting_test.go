@@ -51,15 +51,15 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 	})
 
 	It("[M3-8] never lends a user another user's peer", func() {
-		william := home.Users[1].Token
+		byron := home.Users[2].Token // owns no peer: [M2-6] enrolls users[3]
 		var l listBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", william, nil, &l)).To(Equal(http.StatusOK))
+		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", byron, nil, &l)).To(Equal(http.StatusOK))
 		Expect(l.Sources).To(HaveLen(1))
 		for _, it := range l.Items {
 			Expect(it["_source"]).To(Equal("local"))
 		}
 		var e errorBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:work", william, nil, &e)).To(Equal(http.StatusNotFound))
+		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:work", byron, nil, &e)).To(Equal(http.StatusNotFound))
 		Expect(e.Error.Code).To(Equal("unknown_peer"))
 	})
 
