@@ -3,6 +3,7 @@ package acceptance
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -17,6 +18,31 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
+
+// provisionerKID reads a provisioner's key id from the CA's configuration.
+func provisionerKID(s world.SiteInfo, name string) string {
+	GinkgoHelper()
+	var cfg struct {
+		Authority struct {
+			Provisioners []struct {
+				Name string `json:"name"`
+				Key  struct {
+					Kid string `json:"kid"`
+				} `json:"key"`
+			} `json:"provisioners"`
+		} `json:"authority"`
+	}
+	b, err := os.ReadFile(s.CAConfig)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
+	for _, p := range cfg.Authority.Provisioners {
+		if p.Name == name {
+			return p.Key.Kid
+		}
+	}
+	Fail("no provisioner " + name)
+	return ""
+}
 
 // stolenIntermediate decrypts a site's intermediate key with the real step CLI: the
 // attacker of these specs holds the CA's signing key, and still must not pass the
@@ -52,7 +78,7 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		cert, err := ca.ClientCert(active.grant.GrantID, []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, active.grant.GrantID), fixtures.UTF8(api.OIDSubjectUserID, active.grant.SubjectUserID),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)})
+			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))})
 		Expect(err).NotTo(HaveOccurred())
 		_, err = mtlsClient(work, cert).Get(work.FederationURL + "/api/federation/v1/capabilities")
 		Expect(err).To(HaveOccurred())
@@ -70,19 +96,23 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 			Expect(auditOf(work)).To(ContainElement(And(HaveField("Reason", code), HaveField("Outcome", "denied"))), "[M3-12] audited")
 		},
 		Entry("no OIDs", "identity_missing", func(g grantCreated) []fixtures.Ext {
-			return []fixtures.Ext{fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}
+			return []fixtures.Ext{fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
 		}),
 		Entry("a malformed grant UUID", "identity_malformed", func(g grantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, strings.ToUpper(g.GrantID)), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
-				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}
+				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
 		}),
 		Entry("a subject that is not a UUID", "identity_malformed", func(g grantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, "ada@work.example"),
-				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}
+				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
+		}),
+		Entry("the federation provisioner's name with another key", "wrong_provisioner", func(g grantCreated) []fixtures.Ext {
+			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
+				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, "another-key-id")}
 		}),
 		Entry("another provisioner", "wrong_provisioner", func(g grantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
-				fixtures.StepProvisioner(api.OIDStepProvisioner, world.ListenerProvisioner)}
+				fixtures.StepProvisioner(api.OIDStepProvisioner, world.ListenerProvisioner, provisionerKID(site("work"), world.ListenerProvisioner))}
 		}),
 	)
 
@@ -90,7 +120,7 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		is, inter := stolenIntermediate(work)
 		cert, err := is.ClientCert(active.grant.GrantID, []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, active.grant.GrantID), fixtures.UTF8(api.OIDSubjectUserID, active.grant.SubjectUserID),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}, inter)
+			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
 		Expect(err).NotTo(HaveOccurred())
 		var e errorBody
 		Expect(fedCall(mtlsClient(work, cert), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
@@ -99,7 +129,7 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		By("and an unknown grant is 403 too")
 		other, err := is.ClientCert(uuid.NewString(), []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, uuid.NewString()), fixtures.UTF8(api.OIDSubjectUserID, uuid.NewString()),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}, inter)
+			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fedCall(mtlsClient(work, other), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
 		Expect(e.Error.Code).To(Equal("grant_unknown"))
@@ -111,7 +141,7 @@ func forgedFor(s world.SiteInfo, grantID, subject string) *http.Client {
 	GinkgoHelper()
 	is, inter := stolenIntermediate(s)
 	cert, err := is.ClientCert(grantID, []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, grantID), fixtures.UTF8(api.OIDSubjectUserID, subject),
-		fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner)}, inter)
+		fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
 	Expect(err).NotTo(HaveOccurred())
 	return mtlsClient(s, cert)
 }

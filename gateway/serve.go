@@ -29,6 +29,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
+	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
@@ -120,12 +121,10 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if cfg.Tier != config.TierFederated {
 		return listenAndServe(ctx, log, cfg.Listen.API, api)
 	}
-	fed, err := federationListener(ctx, log, cfg, fs)
+	fed, err := federationListener(ctx, log, cfg, fs, st)
 	if err != nil {
 		return err
 	}
-	fed.Guard = &fedserver.Guard{Fed: fs, Provisioner: cfg.CA.Provisioner, Log: log}
-	fed.Verbs = &fedserver.Verbs{Store: st, Site: cfg.Site, Guard: fed.Guard, Log: log}
 	// Both listeners live and die together.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -139,7 +138,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 
 // federationListener gets the listener's certificate from the site's step-ca, through
 // the listener provisioner, and the federation provisioner that enrollment signs with.
-func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, fs *fedstore.Store) (fedserver.Config, error) {
+func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, fs *fedstore.Store, st store.Store) (fedserver.Config, error) {
 	rootPEM, err := os.ReadFile(cfg.CA.Root)
 	if err != nil {
 		return fedserver.Config{}, fmt.Errorf("ca.root: %w", err)
@@ -184,8 +183,10 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		return fedserver.Config{}, fmt.Errorf("listener certificate: %w", err)
 	}
 	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
+	guard := &fedserver.Guard{Fed: fs, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(), Log: log}
 	return fedserver.Config{Addr: cfg.Listen.Federation, Cert: cert, Root: root, Log: log,
-		Enroll: &fedserver.Enroller{Fed: fs, CA: clients[1], Log: log}}, nil
+		Enroll: &fedserver.Enroller{Fed: fs, CA: clients[1], Log: log},
+		Guard:  guard, Verbs: &fedserver.Verbs{Store: st, Site: cfg.Site, Guard: guard, Log: log}}, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

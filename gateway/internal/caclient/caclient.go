@@ -80,6 +80,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// KeyID is the provisioner's key id (step-ca records it in issued certificates).
+func (c *Client) KeyID() string { return c.kid }
+
 // provisionerKey pages through GET /provisioners for the named JWK provisioner.
 func (c *Client) provisionerKey(ctx context.Context) (encrypted, kid string, err error) {
 	cursor := ""

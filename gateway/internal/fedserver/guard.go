@@ -35,8 +35,11 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 type Guard struct {
 	Fed         *fedstore.Store
 	Provisioner string // the provisioner federation certificates must come from
-	Log         *slog.Logger
-	Now         func() time.Time
+	// ProvisionerKID is that provisioner's key id, which step-ca records as the
+	// credential id: a provisioner of the same name with another key does not pass.
+	ProvisionerKID string
+	Log            *slog.Logger
+	Now            func() time.Time
 }
 
 // deny is a guard refusal: status, reason code, message.
@@ -76,7 +79,7 @@ func (g *Guard) check(r *http.Request) (Caller, *deny) {
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return Caller{}, unauth("not_a_client_certificate", "the certificate is not for client authentication")
 	}
-	if provisionerOf(leaf) != g.Provisioner {
+	if name, kid := provisionerOf(leaf); name != g.Provisioner || (g.ProvisionerKID != "" && kid != g.ProvisionerKID) {
 		return Caller{}, unauth("wrong_provisioner", "the certificate was not issued for federation")
 	}
 	id, err := identity.FromCertificate(leaf)
@@ -118,8 +121,9 @@ func (g *Guard) check(r *http.Request) (Caller, *deny) {
 const jwkProvisionerType = 1
 
 // provisionerOf reads step-ca's provisioner extension: SEQUENCE { type INTEGER,
-// name OCTET STRING, credentialID OCTET STRING, … }.
-func provisionerOf(cert *x509.Certificate) string {
+// name OCTET STRING, credentialID OCTET STRING, … }, returning the name and the
+// credential id of a JWK provisioner ("" when absent or malformed).
+func provisionerOf(cert *x509.Certificate) (name, credentialID string) {
 	for _, e := range cert.Extensions {
 		if !e.Id.Equal(api.OIDStepProvisioner) {
 			continue
@@ -132,11 +136,11 @@ func provisionerOf(cert *x509.Certificate) string {
 		}
 		rest, err := asn1.Unmarshal(e.Value, &p)
 		if err != nil || len(rest) != 0 || p.Type != jwkProvisionerType {
-			return ""
+			return "", ""
 		}
-		return string(p.Name)
+		return string(p.Name), string(p.CredentialID)
 	}
-	return ""
+	return "", ""
 }
 
 func (g *Guard) audit(r *http.Request, c Caller, outcome, reason string) {

@@ -31,14 +31,19 @@ func TestProvisionerOf(t *testing.T) {
 		exts []pkix.Extension
 		want string
 	}{
-		{"jwk federation", []pkix.Extension{provExt(t, 1, "federation", false)}, "federation"},
+		{"jwk federation", []pkix.Extension{provExt(t, 1, "federation", false)}, "federation/kid"},
 		{"another type", []pkix.Extension{provExt(t, 2, "federation", false)}, ""},
 		{"trailing bytes", []pkix.Extension{provExt(t, 1, "federation", true)}, ""},
 		{"garbage", []pkix.Extension{{Id: api.OIDStepProvisioner, Value: []byte{1, 2, 3}}}, ""},
 		{"absent", nil, ""},
 	}
 	for _, tc := range tests {
-		if got := provisionerOf(&x509.Certificate{Extensions: tc.exts}); got != tc.want {
+		name, kid := provisionerOf(&x509.Certificate{Extensions: tc.exts})
+		got := name
+		if kid != "" {
+			got += "/" + kid
+		}
+		if got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
