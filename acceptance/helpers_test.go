@@ -141,12 +141,19 @@ func freeAddr() string {
 // decodes a JSON answer into out (when not nil); it returns the status code.
 func apiCall(method, url, token string, body io.Reader, out any) int {
 	GinkgoHelper()
+	return call(&http.Client{Timeout: Timeouts.Request}, method, url, token, body, out)
+}
+
+// call sends one request (with a bearer token when given) and decodes a JSON answer
+// into out (when not nil); it returns the status code.
+func call(client *http.Client, method, url, token string, body io.Reader, out any) int {
+	GinkgoHelper()
 	req, err := http.NewRequest(method, url, body)
 	Expect(err).NotTo(HaveOccurred())
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: Timeouts.Request}).Do(req)
+	resp, err := client.Do(req)
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	if out != nil {

@@ -3,7 +3,6 @@ package acceptance
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -19,29 +18,11 @@ import (
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
-// provisionerKID reads a provisioner's key id from the CA's configuration.
+// provisionerKID is a provisioner's (public) key id.
 func provisionerKID(s world.SiteInfo, name string) string {
 	GinkgoHelper()
-	var cfg struct {
-		Authority struct {
-			Provisioners []struct {
-				Name string `json:"name"`
-				Key  struct {
-					Kid string `json:"kid"`
-				} `json:"key"`
-			} `json:"provisioners"`
-		} `json:"authority"`
-	}
-	b, err := os.ReadFile(s.CAConfig)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
-	for _, p := range cfg.Authority.Provisioners {
-		if p.Name == name {
-			return p.Key.Kid
-		}
-	}
-	Fail("no provisioner " + name)
-	return ""
+	_, kid := provisionerOf(s, name)
+	return kid
 }
 
 // stolenIntermediate decrypts a site's intermediate key with the real step CLI: the

@@ -64,22 +64,11 @@ func (p peer) call(method, path string, body any, out any) int {
 
 func fedCall(client *http.Client, s world.SiteInfo, method, path string, body any, out any) int {
 	GinkgoHelper()
-	var rd *bytes.Reader
+	var b []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
+		b, _ = json.Marshal(body)
 	}
-	req, err := http.NewRequest(method, s.FederationURL+"/api/federation/v1"+path, rd)
-	Expect(err).NotTo(HaveOccurred())
-	resp, err := client.Do(req)
-	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	if out != nil {
-		Expect(json.NewDecoder(resp.Body).Decode(out)).To(Succeed())
-	}
-	return resp.StatusCode
+	return call(client, method, s.FederationURL+"/api/federation/v1"+path, "", bytes.NewReader(b), out)
 }
 
 type fedList struct {

@@ -36,29 +36,9 @@ func mintToken(s world.SiteInfo, claims map[string]any) string {
 // mintTokenWith mints a one-time token with one of the CA's JWK provisioners.
 func mintTokenWith(s world.SiteInfo, provisioner string, claims map[string]any) string {
 	GinkgoHelper()
-	var cfg struct {
-		Authority struct {
-			Provisioners []struct {
-				Name         string `json:"name"`
-				EncryptedKey string `json:"encryptedKey"`
-				Key          struct {
-					Kid string `json:"kid"`
-				} `json:"key"`
-			} `json:"provisioners"`
-		} `json:"authority"`
-	}
-	b, err := os.ReadFile(s.CAConfig)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
-	keyFile := filepath.Join(GinkgoT().TempDir(), "federation.jwe")
-	kid := ""
-	for _, p := range cfg.Authority.Provisioners {
-		if p.Name == provisioner {
-			Expect(os.WriteFile(keyFile, []byte(p.EncryptedKey), 0o600)).To(Succeed())
-			kid = p.Key.Kid
-		}
-	}
-	Expect(kid).NotTo(BeEmpty(), "no provisioner %s in %s", provisioner, s.CAConfig)
+	encryptedKey, kid := provisionerOf(s, provisioner)
+	keyFile := filepath.Join(GinkgoT().TempDir(), "provisioner.jwe")
+	Expect(os.WriteFile(keyFile, []byte(encryptedKey), 0o600)).To(Succeed())
 
 	payload, err := json.Marshal(claims)
 	Expect(err).NotTo(HaveOccurred())
@@ -77,6 +57,33 @@ func mintTokenWith(s world.SiteInfo, provisioner string, claims map[string]any) 
 	out, err := cmd.Output()
 	Expect(err).NotTo(HaveOccurred(), "step crypto jwt sign")
 	return string(bytes.TrimSpace(out))
+}
+
+// provisionerOf reads a JWK provisioner's encrypted key and key id from the CA's
+// configuration (the key id is public; the key opens only with the password).
+func provisionerOf(s world.SiteInfo, name string) (encryptedKey, kid string) {
+	GinkgoHelper()
+	var cfg struct {
+		Authority struct {
+			Provisioners []struct {
+				Name         string `json:"name"`
+				EncryptedKey string `json:"encryptedKey"`
+				Key          struct {
+					Kid string `json:"kid"`
+				} `json:"key"`
+			} `json:"provisioners"`
+		} `json:"authority"`
+	}
+	b, err := os.ReadFile(s.CAConfig)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
+	for _, p := range cfg.Authority.Provisioners {
+		if p.Name == name {
+			return p.EncryptedKey, p.Key.Kid
+		}
+	}
+	Fail("no provisioner " + name + " in " + s.CAConfig)
+	return "", ""
 }
 
 // newCSR makes a CSR with an empty subject and no SANs, plus any extra extensions.
