@@ -28,13 +28,6 @@ type Error struct {
 	RequestID string `json:"request_id"`
 }
 
-// Reason codes.
-const (
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeInternal         = "internal_error"
-	CodeUnavailable      = "unavailable"
-)
 
 // Health is the body of /healthz and /readyz.
 type Health struct {

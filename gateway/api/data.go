@@ -75,15 +75,19 @@ type SourceStatus struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// ListResponse is the local API's list body.
-type ListResponse struct {
-	// Items are this site's rows (typed) and peers' rows (as the peer sent them),
-	// each with _source.
-	Items      []any          `json:"items"`
+// ListOf is the local API's list body with items of type T: the gateway encodes
+// ListResponse; a client that does not know the resource decodes
+// ListOf[map[string]any].
+type ListOf[T any] struct {
+	// Items are this site's rows and peers' rows, each with _source.
+	Items      []T            `json:"items"`
 	NextCursor string         `json:"next_cursor,omitempty"`
 	Partial    bool           `json:"_partial"`
 	Sources    []SourceStatus `json:"sources"`
 }
+
+// ListResponse is the local API's list body as the gateway writes it.
+type ListResponse = ListOf[any]
 
 // ItemResponse wraps one item.
 type ItemResponse struct {

@@ -1,0 +1,148 @@
+package api
+
+import "time"
+
+// What the admin CLI prints with --json. The acceptance suite and scripts decode these.
+
+// Peer is a federation peer as `peer create|list` print it. Credentials never appear.
+type Peer struct {
+	ID          string    `json:"id"`
+	Direction   string    `json:"direction"` // inbound | outbound
+	Name        string    `json:"name"`
+	State       string    `json:"state"`
+	OwnerUserID string    `json:"owner_user_id,omitempty"`
+	URL         string    `json:"url,omitempty"`
+	GrantID     string    `json:"grant_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Scope is a grant's scope document (SPEC §6); internal/scope parses and checks it.
+type Scope struct {
+	Resources         []string `json:"resources"`
+	ExcludedResources []string `json:"excluded_resources"`
+	IncludeTeams      []string `json:"include_teams"`
+	IncludePersonal   bool     `json:"include_personal"`
+	MaxRowsPerQuery   int      `json:"max_rows_per_query"`
+}
+
+// Grant is a grant as `grant list|show|revoke` print it.
+type Grant struct {
+	ID            string     `json:"grant_id"`
+	PeerID        string     `json:"peer_id"`
+	Peer          string     `json:"peer"`
+	PeerState     string     `json:"peer_state"`
+	SubjectUserID string     `json:"subject_user_id"`
+	Scope         Scope      `json:"scope"`
+	Status        string     `json:"status"`
+	CertSerial    string     `json:"cert_serial,omitempty"`
+	CertNotAfter  *time.Time `json:"cert_not_after,omitempty"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	RevokedReason string     `json:"revoked_reason,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// GrantCreated is what `grant create` and `token create` print: the enrollment URL
+// holds the token and the root's fingerprint in its fragment.
+type GrantCreated struct {
+	GrantID        string `json:"grant_id"`
+	Peer           string `json:"peer"`
+	SubjectUserID  string `json:"subject_user_id"`
+	Status         string `json:"status"`
+	EnrollmentURL  string `json:"enrollment_url"`
+	TokenExpiresAt string `json:"token_expires_at"`
+}
+
+// PeerAdded is what `peer add` prints.
+type PeerAdded struct {
+	Peer     string `json:"peer"`
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	URL      string `json:"url"`
+	GrantID  string `json:"grant_id"`
+	NotAfter string `json:"not_after"`
+}
+
+// PeerVerified is what `peer verify` prints (never the key).
+type PeerVerified struct {
+	Peer       string `json:"peer"`
+	KeyMatches bool   `json:"key_matches"`
+	Serial     string `json:"serial"`
+	NotAfter   string `json:"not_after"`
+}
+
+// AuditEntry is one row of the federation audit log as `audit list` prints it.
+type AuditEntry struct {
+	Seq       int64     `json:"seq"`
+	At        time.Time `json:"at"`
+	RequestID string    `json:"request_id"`
+	Actor     string    `json:"actor"`   // cli | peer | peer:<name> | enroll
+	Action    string    `json:"action"`  // peer.create, grant.create, token.create, enroll, <METHOD route>, …
+	Outcome   string    `json:"outcome"` // allowed | denied | failed
+	Reason    string    `json:"reason"`  // a reason code, never free text from a peer
+	GrantID   string    `json:"grant_id,omitempty"`
+	PeerID    string    `json:"peer_id,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	Hash      []byte    `json:"hash"`
+}
+
+// Audit outcomes.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// DoctorReport is `gateway doctor --json` (SPEC §4).
+type DoctorReport struct {
+	Tier     string          `json:"tier"`
+	Overall  string          `json:"overall"` // green | yellow | red
+	Services []ServiceHealth `json:"services"`
+	PGVector PGVector        `json:"pgvector"`
+	// Problems holds one actionable message per failed requirement (redacted).
+	Problems []string `json:"problems"`
+}
+
+// ServiceHealth is one required service in a doctor report.
+type ServiceHealth struct {
+	Name      string `json:"name"`
+	Status    string `json:"status"` // up | down
+	LatencyMS int64  `json:"latency_ms"`
+	Detail    string `json:"detail"`
+}
+
+// PGVector is what doctor reports of pgvector.
+type PGVector struct {
+	Installed bool   `json:"installed"`
+	Version   string `json:"version"`
+}
+
+// MigrateReport is `gateway storage migrate-tier --json`.
+type MigrateReport struct {
+	Source   string         `json:"source"`
+	Target   string         `json:"target"` // redacted
+	DryRun   bool           `json:"dry_run"`
+	Tables   []MigrateTable `json:"tables"`
+	Verified bool           `json:"verified"`
+	Seconds  float64        `json:"seconds"`
+}
+
+// MigrateTable is one table of a migration.
+type MigrateTable struct {
+	Table  string `json:"table"`
+	Rows   int64  `json:"rows"`
+	Copied int64  `json:"copied"`
+}
+
+// SeedResult is `gateway seed load --json`: new API tokens are shown once.
+type SeedResult struct {
+	Users  []SeedUser     `json:"users"`
+	Counts map[string]int `json:"counts"`
+}
+
+// SeedUser is one seeded user; Token is empty when it was not changed.
+type SeedUser struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Token string `json:"token,omitempty"`
+}
