@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -11,25 +12,22 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
-	"github.com/spf13/cobra"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
-	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedserver"
-	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
+	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
-	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+	"github.com/mosaic-federation/mosaic/gateway/internal/site"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
@@ -47,25 +45,8 @@ const (
 	detectorBudget = 9 * time.Second
 )
 
-func serveCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "serve",
-		Short: "Run the gateway",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, g.log, cfg)
-		},
-	}
-}
-
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
-	t, err := targets(cfg)
+	t, err := site.Targets(cfg)
 	if err != nil {
 		return err
 	}
@@ -76,12 +57,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if err := report.Err(); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, t)
+	s, err := site.Open(ctx, cfg, t)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	checkers := []localapi.Checker{{Name: "storage", Check: st.Ping}}
+	defer s.Close()
+	checkers := []localapi.Checker{{Name: "storage", Check: s.Store.Ping}}
 	if t.ValkeyURL != "" {
 		opt, err := redis.ParseURL(t.ValkeyURL)
 		if err != nil {
@@ -99,29 +80,24 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet)
-	apiCfg := localapi.Config{Store: st, Embedder: embed.Hashing{}, Log: log}
-	var fs *fedstore.Store
+	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log}
 	if cfg.Tier == config.TierFederated {
-		if fs, err = fedstore.Open(ctx, t.PostgresURL); err != nil {
-			return err
-		}
-		defer fs.Close()
 		keys, err := sealing.Load(cfg.SealingKeyFile)
 		if err != nil {
 			return err
 		}
 		// Peers' keys are unsealed on first use and kept in memory only.
-		apiCfg.Peers = &fedclient.Directory{Fed: fs, Keys: keys}
+		apiCfg.Peers = &peers.Directory{Fed: s.Fed, Keys: keys}
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
-	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", st.Engine())
+	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", s.Store.Engine())
 	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, r)))
 	if cfg.Tier != config.TierFederated {
 		return listenAndServe(ctx, log, cfg.Listen.API, api)
 	}
-	fed, err := federationListener(ctx, log, cfg, fs, st)
+	fed, err := federationListener(ctx, log, cfg, s)
 	if err != nil {
 		return err
 	}
@@ -130,34 +106,41 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	defer stop()
 	errc := make(chan error, 2)
 	go func() { errc <- listenAndServe(ctx, log, cfg.Listen.API, api) }()
-	go func() { errc <- fedserver.Serve(ctx, fed) }()
+	go func() { errc <- fedserver.Serve(ctx, cfg.Listen.Federation, fed.tls, fed.handler, log) }()
 	first := <-errc
 	stop()
 	return errors.Join(first, <-errc)
 }
 
+// listener is the federation listener's TLS configuration and handler.
+type listener struct {
+	tls     *tls.Config
+	handler http.Handler
+}
+
 // federationListener gets the listener's certificate from the site's step-ca, through
-// the listener provisioner, and the federation provisioner that enrollment signs with.
-func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, fs *fedstore.Store, st store.Store) (fedserver.Config, error) {
+// the listener provisioner, and the federation provisioner that enrollment signs with,
+// and assembles the serving pipeline.
+func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site) (listener, error) {
 	rootPEM, err := os.ReadFile(cfg.CA.Root)
 	if err != nil {
-		return fedserver.Config{}, fmt.Errorf("ca.root: %w", err)
+		return listener{}, fmt.Errorf("ca.root: %w", err)
 	}
 	block, _ := pem.Decode(rootPEM)
 	if block == nil {
-		return fedserver.Config{}, fmt.Errorf("ca.root %s: no PEM certificate", cfg.CA.Root)
+		return listener{}, fmt.Errorf("ca.root %s: no PEM certificate", cfg.CA.Root)
 	}
 	root, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return fedserver.Config{}, fmt.Errorf("ca.root %s: %w", cfg.CA.Root, err)
+		return listener{}, fmt.Errorf("ca.root %s: %w", cfg.CA.Root, err)
 	}
 	password, err := config.ReadSecret(cfg.CA.ProvisionerPasswordFile)
 	if err != nil {
-		return fedserver.Config{}, fmt.Errorf("ca.provisioner_password_file: %w", err)
+		return listener{}, fmt.Errorf("ca.provisioner_password_file: %w", err)
 	}
 	public, err := url.Parse(cfg.Federation.PublicURL)
 	if err != nil || public.Hostname() == "" {
-		return fedserver.Config{}, errors.New(`config: field "federation.public_url" must be an https:// URL with a host`)
+		return listener{}, errors.New(`config: field "federation.public_url" must be an https:// URL with a host`)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
@@ -176,17 +159,17 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return fedserver.Config{}, fmt.Errorf("step-ca at %s: %w", cfg.CA.URL, err)
+		return listener{}, fmt.Errorf("step-ca at %s: %w", cfg.CA.URL, err)
 	}
 	cert, err := clients[0].ServerCertificate(cctx, public.Hostname())
 	if err != nil {
-		return fedserver.Config{}, fmt.Errorf("listener certificate: %w", err)
+		return listener{}, fmt.Errorf("listener certificate: %w", err)
 	}
 	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
-	guard := &fedserver.Guard{Fed: fs, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(), Log: log}
-	return fedserver.Config{Addr: cfg.Listen.Federation, Cert: cert, Root: root, Log: log,
-		Enroll: &fedserver.Enroller{Fed: fs, CA: clients[1], Log: log},
-		Guard:  guard, Verbs: &fedserver.Verbs{Store: st, Site: cfg.Site, Guard: guard, Log: log}}, nil
+	srv := &fedserver.Server{Site: cfg.Site, Root: root, Store: s.Store, Audit: s.Audit, Log: log,
+		Guard:  &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID()},
+		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log}}
+	return listener{tls: fedserver.TLSConfig(root, cert), handler: srv.Handler()}, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

@@ -3,7 +3,11 @@
 // bind a grant into a federation client certificate. Standard library only.
 package api
 
-import "encoding/asn1"
+import (
+	"crypto/sha256"
+	"encoding/asn1"
+	"encoding/hex"
+)
 
 // The custom X.509 extensions of a federation client certificate. Each value is the DER
 // UTF8String of a canonical lowercase UUID. 99999 is a placeholder private enterprise
@@ -27,7 +31,6 @@ type Error struct {
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
 }
-
 
 // Health is the body of /healthz and /readyz.
 type Health struct {
@@ -78,4 +81,11 @@ type FedListResponse struct {
 	Items      []Item `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
 	Truncated  bool   `json:"truncated"`
+}
+
+// RootFingerprint is how an enrollment URL names a site's root certificate: the
+// lowercase hex SHA-256 of its DER.
+func RootFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
 }

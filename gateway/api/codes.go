@@ -13,6 +13,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"
 	CodeInvalidRequest   = "invalid_request"
 	CodeInvalidID        = "invalid_id"
+	CodeAuditUnavailable = "audit_unavailable"
 
 	// The local API.
 	CodeUnauthenticated     = "unauthenticated"

@@ -53,6 +53,9 @@ type Federation struct {
 type Storage struct {
 	PostgresURLFile string `json:"postgres_url_file"`
 	SQLitePath      string `json:"sqlite_path"`
+	// MaxConns bounds the process's one PostgreSQL pool (default 16): a flood of
+	// requests queues here rather than exhausting the server every tenant shares.
+	MaxConns int `json:"max_conns"`
 }
 
 type Valkey struct {
@@ -202,6 +205,12 @@ func (c *Config) normalise(dir string) error {
 	}
 	if c.Storage.SQLitePath == "" {
 		c.Storage.SQLitePath = "data/gateway.db"
+	}
+	switch {
+	case c.Storage.MaxConns == 0:
+		c.Storage.MaxConns = 16
+	case c.Storage.MaxConns < 1 || c.Storage.MaxConns > 1000:
+		return errors.New(`config: field "storage.max_conns" must be from 1 to 1000`)
 	}
 	if c.CA.ListenerProvisioner == "" {
 		c.CA.ListenerProvisioner = "gateway"

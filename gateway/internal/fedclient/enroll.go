@@ -1,7 +1,7 @@
-// Package fedclient is the requesting side's client of a peer's federation listener.
-// For now: enrollment (`gateway federation peer add`), which pins the peer's root by
-// the fingerprint in the enrollment URL before trusting or sending anything.
 package fedclient
+
+// The enrollment calls of `gateway federation peer add`: the peer's root is pinned by
+// the fingerprint in the enrollment URL before anything is trusted or sent.
 
 import (
 	"bytes"
@@ -9,74 +9,24 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/enrollment"
 	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
 )
 
-// EnrollPath is where enrollment URLs point.
-const EnrollPath = "/api/federation/v1/enroll"
-
-// Invitation is a parsed enrollment URL: its secrets sit in the fragment.
-type Invitation struct {
-	Base        string // https://host:port
-	Token       string
-	Fingerprint string // lowercase hex SHA-256 of the root's DER
-}
-
-// ParseEnrollmentURL reads https://host/api/federation/v1/enroll#token=…&ca-sha256=….
-// Errors never quote the URL (it holds the token).
-func ParseEnrollmentURL(s string) (Invitation, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return Invitation{}, errors.New("the enrollment URL must be https://<host>" + EnrollPath + "#token=…&ca-sha256=…")
-	}
-	if u.User != nil {
-		return Invitation{}, errors.New("the enrollment URL must not carry a user name or password")
-	}
-	if u.Path != EnrollPath || u.RawQuery != "" {
-		return Invitation{}, fmt.Errorf("the enrollment URL's path must be %s, with no query", EnrollPath)
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return Invitation{}, errors.New("the enrollment URL's port is not a port")
-		}
-	}
-	frag, err := url.ParseQuery(u.EscapedFragment()) // decode once, not twice
-	if err != nil {
-		return Invitation{}, errors.New("the enrollment URL's fragment does not parse")
-	}
-	if len(frag["token"]) > 1 || len(frag["ca-sha256"]) > 1 {
-		return Invitation{}, errors.New("the enrollment URL names its token or fingerprint twice")
-	}
-	inv := Invitation{Base: "https://" + u.Host, Token: frag.Get("token"), Fingerprint: strings.ToLower(frag.Get("ca-sha256"))}
-	if inv.Token == "" {
-		return Invitation{}, errors.New("the enrollment URL has no token in its fragment")
-	}
-	if b, err := hex.DecodeString(inv.Fingerprint); err != nil || len(b) != sha256.Size {
-		return Invitation{}, errors.New("the enrollment URL's ca-sha256 must be 64 hex digits")
-	}
-	return inv, nil
-}
-
 // FetchRoot gets the peer's root without trusting anything yet, and accepts it only if
 // the SHA-256 of its DER equals the invitation's fingerprint.
-func FetchRoot(ctx context.Context, inv Invitation) (*x509.Certificate, error) {
+func FetchRoot(ctx context.Context, inv enrollment.Invitation) (*x509.Certificate, error) {
 	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: noRedirects, Transport: &http.Transport{
 		// Nothing is trusted and nothing secret is sent on this connection: what it
 		// returns is checked against the fingerprint below.
@@ -99,9 +49,7 @@ func FetchRoot(ctx context.Context, inv Invitation) (*x509.Certificate, error) {
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, errors.New("the peer's /ca/root is not a PEM certificate")
 	}
-	sum := sha256.Sum256(block.Bytes)
-	want, _ := hex.DecodeString(inv.Fingerprint)
-	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
+	if !inv.Pins(block.Bytes) {
 		return nil, errors.New("the peer's root does not match the enrollment URL's ca-sha256: refusing to enroll (wrong URL, or someone in between)")
 	}
 	return x509.ParseCertificate(block.Bytes)
@@ -119,7 +67,7 @@ type Enrolled struct {
 
 // Enroll generates a key and a CSR (no subject, no SANs) and redeems the token on a
 // connection verified against the pinned root; it checks what comes back.
-func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrolled, error) {
+func Enroll(ctx context.Context, inv enrollment.Invitation, root *x509.Certificate) (*Enrolled, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -136,7 +84,7 @@ func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrol
 	// grant after we gave up.
 	client := &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirects, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inv.Base+EnrollPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inv.Base+enrollment.Path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -148,33 +96,13 @@ func Enroll(ctx context.Context, inv Invitation, root *x509.Certificate) (*Enrol
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		var e api.ErrorBody
-		_ = json.Unmarshal(b, &e)
-		return nil, &PeerError{Status: resp.StatusCode, Code: safeCode(e.Error.Code)}
+		return nil, refusal("", resp.StatusCode, b)
 	}
 	var out api.EnrollResponse
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, errors.New("enroll: the peer's answer does not parse")
 	}
 	return check(out, key, pool)
-}
-
-// PeerError is a peer's refusal: its status and reason code (never its message text).
-type PeerError struct {
-	Peer   string // our name for the peer, when known
-	Status int
-	Code   string
-}
-
-func (e *PeerError) Error() string {
-	who := "the peer"
-	if e.Peer != "" {
-		who = "peer " + e.Peer
-	}
-	if e.Status == 0 {
-		return who + " could not be reached: " + e.Code
-	}
-	return fmt.Sprintf("%s answered %d %s", who, e.Status, e.Code)
 }
 
 // check verifies the issued certificate: it chains to the pinned root for client
@@ -203,20 +131,4 @@ func check(out api.EnrollResponse, key *ecdsa.PrivateKey, roots *x509.CertPool) 
 		return nil, errors.New("enroll: the issued certificate does not bind the grant the peer named")
 	}
 	return &Enrolled{Key: key, Cert: cert, CertPEM: out.CertificatePEM, ChainPEM: out.ChainPEM, GrantID: out.GrantID, Identity: id}, nil
-}
-
-// noRedirects: a redirect would resend the token elsewhere.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// safeCode keeps a peer's reason code to [a-z_], at most 64 characters.
-func safeCode(c string) string {
-	if len(c) > 64 {
-		return "unknown"
-	}
-	for _, r := range c {
-		if (r < 'a' || r > 'z') && r != '_' {
-			return "unknown"
-		}
-	}
-	return c
 }

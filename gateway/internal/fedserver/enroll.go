@@ -11,12 +11,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
+	"github.com/mosaic-federation/mosaic/gateway/internal/enrollment"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
@@ -24,17 +26,36 @@ import (
 
 // Enroller redeems enrollment tokens for client certificates (SPEC §6 steps 4–5).
 type Enroller struct {
-	Fed *fedstore.Store
-	CA  *caclient.Client // the federation provisioner
-	Log *slog.Logger
+	Fed   *fedstore.Store
+	CA    *caclient.Client // the federation provisioner
+	Audit audit.Writer
+	Log   *slog.Logger
 }
 
 // reservedOIDs may never arrive in a CSR: the identity comes from the grant alone.
 var reservedOIDs = []asn1.ObjectIdentifier{api.OIDGrantID, api.OIDSubjectUserID, api.OIDStepProvisioner}
 
-// ServeHTTP handles POST /enroll.
+// trail is what an enrollment's audit row records beside its outcome.
+type trail struct {
+	grantID, detail string
+}
+
+// ServeHTTP handles POST /enroll and audits it once, whatever the outcome.
 func (e *Enroller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	resp, err := e.enroll(r.Context(), r)
+	// Once a token is spent, a client hanging up must not cancel the issuance's
+	// bookkeeping: the work runs on a context of its own, bounded.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 45*time.Second)
+	defer cancel()
+	resp, t, err := e.enroll(ctx, r)
+	entry := audit.Entry{RequestID: httpx.ID(r.Context()), Actor: "enroll", Action: "enroll",
+		Outcome: api.OutcomeAllowed, Reason: api.ReasonEnrolled, GrantID: t.grantID, Detail: t.detail}
+	if err != nil {
+		f := errs.From(err)
+		entry.Outcome, entry.Reason = f.Kind.Outcome(), f.Code
+	}
+	if aerr := e.Audit.Append(ctx, entry); aerr != nil {
+		e.Log.Error("audit write failed", "request_id", entry.RequestID, "err", aerr)
+	}
 	if err != nil {
 		httpx.WriteError(w, r, e.Log, err)
 		return
@@ -42,107 +63,97 @@ func (e *Enroller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, http.StatusCreated, resp)
 }
 
-func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResponse, error) {
-	rid := httpx.ID(ctx)
-	// Once a token is spent, a client hanging up must not cancel the issuance's
-	// bookkeeping: the rest runs on a context of its own, bounded.
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 45*time.Second)
-	defer cancel()
-	audit := func(outcome, reason, grantID, detail string) {
-		if err := e.Fed.Append(work, fedstore.Entry{RequestID: rid, Actor: "enroll", Action: "enroll", Outcome: outcome,
-			Reason: reason, GrantID: grantID, Detail: detail}); err != nil {
-			e.Log.Error("audit write failed", "request_id", rid, "err", err)
-		}
-	}
+func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResponse, trail, error) {
 	var req api.EnrollRequest
 	if err := httpx.Decode(r, &req); err != nil {
-		audit("denied", "malformed_body", "", "")
-		return nil, err
+		return nil, trail{}, err
 	}
 	// The body and the CSR are checked before the token is spent: a bad request
 	// leaves the token usable.
 	if req.Token == "" {
-		audit("denied", "malformed_token", "", "")
-		return nil, httpx.Errorf(http.StatusBadRequest, "invalid_token", "token must be a non-empty string")
+		return nil, trail{}, errs.New(errs.Invalid, api.CodeInvalidToken, "token must be a non-empty string")
 	}
+	t := trail{detail: "token " + enrollment.Loggable(req.Token)}
 	csrPEM, err := checkCSR(req.CSRPEM)
 	if err != nil {
-		audit("denied", "invalid_csr", "", "token "+prefix(req.Token))
-		return nil, err
+		return nil, t, err
 	}
-	grantID, err := e.Fed.SpendToken(work, fedstore.HashToken(req.Token))
+	grantID, err := e.Fed.SpendToken(ctx, enrollment.HashToken(req.Token))
 	switch {
 	case errors.Is(err, fedstore.ErrTokenUnknown):
-		audit("denied", "unknown_token", "", "token "+prefix(req.Token))
-		return nil, httpx.Errorf(http.StatusNotFound, "unknown_token", "no such enrollment token")
+		return nil, t, errs.New(errs.NotFound, api.CodeUnknownToken, "no such enrollment token")
 	case errors.Is(err, fedstore.ErrTokenSpent):
-		audit("denied", "token_spent_or_expired", "", "token "+prefix(req.Token))
-		return nil, httpx.Errorf(http.StatusGone, "token_spent_or_expired", "the enrollment token was already used or has expired: ask for a new one")
+		return nil, t, errs.New(errs.Gone, api.CodeTokenSpentOrExpired, "the enrollment token was already used or has expired: ask for a new one")
 	case err != nil:
-		audit("failed", "token_lookup_failed", "", "token "+prefix(req.Token))
-		return nil, err
+		t.detail += ", token lookup failed"
+		return nil, t, err
 	}
-	grant, err := e.Fed.Grant(work, grantID)
+	t.grantID = grantID
+	grant, err := e.Fed.Grant(ctx, grantID)
 	if err != nil {
-		audit("failed", "grant_lookup_failed", grantID, "")
-		return nil, err
+		t.detail = "grant lookup failed"
+		return nil, t, err
 	}
 	// Revoked, expired, or its peer suspended or revoked since the token was made: no
 	// certificate at all.
 	if grant.Status != "pending" || grant.PeerState == "suspended" || grant.PeerState == "revoked" {
-		audit("denied", "grant_not_pending", grant.ID, "grant "+grant.Status+", peer "+grant.PeerState)
-		return nil, httpx.Errorf(http.StatusConflict, "grant_not_pending", "the grant is no longer pending")
+		t.detail = "grant " + grant.Status + ", peer " + grant.PeerState
+		return nil, t, errNotPending
 	}
-	ictx, icancel := context.WithTimeout(work, 15*time.Second) // well inside the requesting side's patience
-	defer icancel()
-	signed, err := e.CA.IssueFederation(ictx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID})
+	signed, err := e.issue(ctx, csrPEM, grant)
 	if err != nil {
-		audit("failed", "issuance_failed", grant.ID, "")
-		e.Log.Error("enrollment: certificate issuance failed", "request_id", rid, "grant_id", grant.ID, "err", err)
-		return nil, &httpx.Error{Status: http.StatusBadGateway, Code: "issuance_failed",
-			Message: "the site's CA did not issue a valid federation certificate; the site's administrator has the details", Cause: err}
+		t.detail = ""
+		return nil, t, err
 	}
 	serial := signed.Leaf.SerialNumber.String()
-	if err := e.Fed.ActivateGrant(work, grant.ID, serial, signed.Leaf.NotAfter); err != nil {
-		revoked := "revoked"
-		if rerr := e.CA.Revoke(work, serial, "grant no longer pending"); rerr != nil {
-			revoked = "NOT revoked (see the gateway log)"
-			e.Log.Error("enrollment: revoking the discarded certificate failed", "request_id", rid, "serial", serial, "err", rerr)
-		}
+	t.detail = "serial " + serial
+	if err := e.Fed.ActivateGrant(ctx, grant.ID, serial, signed.Leaf.NotAfter); err != nil {
+		t.detail += " " + e.discard(ctx, serial)
 		if errors.Is(err, fedstore.ErrTransition) {
-			audit("denied", "grant_not_pending", grant.ID, "serial "+serial+" "+revoked)
-			return nil, httpx.Errorf(http.StatusConflict, "grant_not_pending", "the grant is no longer pending")
+			return nil, t, errNotPending
 		}
-		audit("failed", "activation_failed", grant.ID, "serial "+serial+" "+revoked)
-		return nil, err
+		t.detail += ", activation failed"
+		return nil, t, err
 	}
-	audit("allowed", "enrolled", grant.ID, "serial "+serial)
-	e.Log.Info("enrolled", "request_id", rid, "grant_id", grant.ID, "serial", serial, "token", prefix(req.Token))
+	e.Log.Info("enrolled", "request_id", httpx.ID(r.Context()), "grant_id", grant.ID, "serial", serial, "token", enrollment.Loggable(req.Token))
 	resp := &api.EnrollResponse{GrantID: grant.ID, NotAfter: signed.Leaf.NotAfter.UTC().Format(time.RFC3339),
 		CertificatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: signed.Leaf.Raw}))}
 	for _, c := range signed.Chain {
 		resp.ChainPEM += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 	}
-	return resp, nil
+	return resp, t, nil
 }
 
-// tokenShape is what the CLI mints: anything else is logged as malformed, never quoted.
-var tokenShape = regexp.MustCompile(`^met_[A-Za-z0-9_-]{43}$`)
+var errNotPending = errs.New(errs.Conflict, api.CodeGrantNotPending, "the grant is no longer pending")
 
-// prefix is all of a token that may be logged: its first 8 characters, when it has
-// the shape of a real token.
-func prefix(token string) string {
-	if !tokenShape.MatchString(token) {
-		return "(malformed)"
+// issue has step-ca sign the CSR with the grant's identity in signed token claims.
+func (e *Enroller) issue(ctx context.Context, csrPEM []byte, grant fedstore.Grant) (*caclient.Signed, error) {
+	ictx, cancel := context.WithTimeout(ctx, 15*time.Second) // well inside the requesting side's patience
+	defer cancel()
+	signed, err := e.CA.IssueFederation(ictx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID})
+	if err != nil {
+		e.Log.Error("enrollment: certificate issuance failed", "grant_id", grant.ID, "err", err)
+		return nil, errs.Wrap(errs.BadGateway, api.CodeIssuanceFailed,
+			"the site's CA did not issue a valid federation certificate; the site's administrator has the details", err)
 	}
-	return token[:8] + "…"
+	return signed, nil
+}
+
+// discard revokes a certificate that was issued but will not be used, and says how
+// that went for the audit row.
+func (e *Enroller) discard(ctx context.Context, serial string) string {
+	if err := e.CA.Revoke(ctx, serial, "grant no longer pending"); err != nil {
+		e.Log.Error("enrollment: revoking the discarded certificate failed", "serial", serial, "err", err)
+		return "NOT revoked (see the gateway log)"
+	}
+	return "revoked"
 }
 
 // checkCSR refuses a malformed CSR, one with SANs or a subject, and one carrying the
 // reserved OIDs.
 func checkCSR(p string) ([]byte, error) {
 	bad := func(format string, args ...any) error {
-		return httpx.Errorf(http.StatusBadRequest, "invalid_csr", format, args...)
+		return errs.New(errs.Invalid, api.CodeInvalidCSR, format, args...)
 	}
 	block, rest := pem.Decode([]byte(p))
 	if block == nil || block.Type != "CERTIFICATE REQUEST" || strings.TrimSpace(string(rest)) != "" {

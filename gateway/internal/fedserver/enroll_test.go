@@ -53,15 +53,3 @@ func TestCheckCSR(t *testing.T) {
 		}
 	}
 }
-
-func TestPrefixNeverQuotesMoreThanEightCharacters(t *testing.T) {
-	good := "met_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
-	if got := prefix(good); got != "met_AbCd…" {
-		t.Fatalf("got %q", got)
-	}
-	for _, bad := range []string{"met_\u00e9\u00e9\u00e9\u00e9\u00e9", "x\x00y", "short", good + "x"} {
-		if got := prefix(bad); got != "(malformed)" {
-			t.Errorf("prefix(%q) = %q", bad, got)
-		}
-	}
-}

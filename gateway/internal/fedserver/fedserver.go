@@ -1,7 +1,8 @@
 // Package fedserver is the federation listener: TLS 1.3 with a certificate from the
 // site's own CA, client certificates verified against that CA only. It serves the
-// site's root (GET /api/federation/v1/ca/root) and enrollment (POST /enroll) to anyone,
-// and everything else behind the auth guard: capabilities, list, get.
+// site's root (GET /ca/root) and enrollment (POST /enroll) to anyone, and every other
+// route through one pipeline: guard → scope → the verb's store read → audit → answer
+// (runner.go), so no verb can skip a stage.
 package fedserver
 
 import (
@@ -18,31 +19,37 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 )
 
 // Prefix of every federation endpoint.
 const Prefix = "/api/federation/v1"
 
-// Config wires the listener.
-type Config struct {
-	Addr string
-	Cert tls.Certificate
-	Root *x509.Certificate // the site's root: the only CA client certificates may chain to
-	Log  *slog.Logger
+// Guard is the pipeline's first stage (package guard).
+type Guard interface {
+	Check(ctx context.Context, state *tls.ConnectionState) (guard.Caller, error)
+}
+
+// Server is the listener's stages and what it serves with.
+type Server struct {
+	Site  string            // every row is tagged _source with it
+	Root  *x509.Certificate // the site's root: the only CA client certificates may chain to
+	Guard Guard
+	Store store.Store // read only through its granted reads
+	Audit audit.Writer
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
-	// Guard and Verbs serve everything else, behind the guard.
-	Guard *Guard
-	Verbs *Verbs
+	Log    *slog.Logger
 }
 
 // TLSConfig accepts TLS 1.3 only and verifies a client certificate when one is given
 // (enroll and ca/root need none; the guard refuses the rest without one).
-func TLSConfig(cfg Config) *tls.Config {
+func TLSConfig(root *x509.Certificate, cert tls.Certificate) *tls.Config {
 	pool := x509.NewCertPool()
-	pool.AddCert(cfg.Root)
-	cert := cfg.Cert
+	pool.AddCert(root)
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		ClientAuth:     tls.VerifyClientCertIfGiven,
@@ -52,53 +59,50 @@ func TLSConfig(cfg Config) *tls.Config {
 }
 
 // Handler routes the federation endpoints.
-func Handler(cfg Config) http.Handler {
-	if cfg.Guard == nil || cfg.Verbs == nil {
-		panic("fedserver: the guard and the verbs are required: no federation route is served unguarded")
+func (s *Server) Handler() http.Handler {
+	if s.Guard == nil || s.Audit == nil || s.Store == nil {
+		panic("fedserver: the guard, the audit log and the store are required: no federation route is served unguarded")
 	}
 	// SkipClean: no 301 for //x or /./x answered before the guard runs.
 	r := mux.NewRouter().SkipClean(true)
-	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cfg.Root.Raw})
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Root.Raw})
 	r.HandleFunc(Prefix+"/ca/root", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(rootPEM)
 	}).Methods(http.MethodGet)
-	if cfg.Enroll != nil {
-		r.Handle(Prefix+"/enroll", cfg.Enroll).Methods(http.MethodPost)
+	if s.Enroll != nil {
+		r.Handle(Prefix+"/enroll", s.Enroll).Methods(http.MethodPost)
 	}
-	{
-		// Every other route, and any path under the prefix that matches none, is
-		// behind the guard by construction: without a certificate the answer is 401.
-		g := r.PathPrefix(Prefix).Subrouter()
-		g.Use(cfg.Guard.Wrap)
-		g.HandleFunc("/capabilities", cfg.Verbs.capabilities).Methods(http.MethodGet)
-		g.HandleFunc("/list/{resource}", cfg.Verbs.list).Methods(http.MethodPost)
-		g.HandleFunc("/get/{resource}/{id}", cfg.Verbs.get).Methods(http.MethodPost)
-		g.NotFoundHandler = cfg.Guard.Wrap(httpx.NotFound(cfg.Log))
-		g.MethodNotAllowedHandler = cfg.Guard.Wrap(httpx.MethodNotAllowed(cfg.Log))
-	}
-	r.NotFoundHandler = httpx.NotFound(cfg.Log)
-	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(cfg.Log)
-	return httpx.RequestID(httpx.LimitBody(cfg.Log, r))
+	// Every other route, and any path under the prefix that matches none, runs the
+	// pipeline by construction: without a certificate the answer is 401.
+	g := r.PathPrefix(Prefix).Subrouter()
+	g.Handle("/capabilities", run(s, s.capabilities)).Methods(http.MethodGet)
+	g.Handle("/list/{resource}", run(s, s.list)).Methods(http.MethodPost)
+	g.Handle("/get/{resource}/{id}", run(s, s.get)).Methods(http.MethodPost)
+	g.NotFoundHandler = guarded(s, errNoEndpoint)
+	g.MethodNotAllowedHandler = guarded(s, errMethod)
+	r.NotFoundHandler = httpx.NotFound(s.Log)
+	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Log)
+	return httpx.RequestID(httpx.LimitBody(s.Log, r))
 }
 
 // Serve listens until ctx ends, then shuts down with a fresh deadline.
-func Serve(ctx context.Context, cfg Config) error {
-	ln, err := net.Listen("tcp", cfg.Addr)
+func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen.federation %s: %w", cfg.Addr, err)
+		return fmt.Errorf("listen.federation %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(Handler(cfg), httpx.MaxBody),
-		TLSConfig:         TLSConfig(cfg),
+		Handler:           http.MaxBytesHandler(h, httpx.MaxBody),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	cfg.Log.Info("serving", "federation", ln.Addr().String())
+	log.Info("serving", "federation", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
@@ -112,4 +116,14 @@ func Serve(ctx context.Context, cfg Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// SupportedVerbs are what capabilities advertises.
+var SupportedVerbs = []string{"capabilities", "list", "get"}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

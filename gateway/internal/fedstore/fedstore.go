@@ -1,11 +1,11 @@
 // Package fedstore keeps the federated tier's federation data in PostgreSQL (SPEC §5):
-// peers in both directions, grants, single-use enrollment tokens (hashes only) and
-// the hash-chained audit log. The schema is migrated with the native tables (store).
+// peers in both directions, grants and single-use enrollment tokens (hashes only).
+// The schema is migrated with the native tables (store); the audit log is package
+// audit's.
 package fedstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,22 +31,8 @@ var (
 // Store is the federation data of one site.
 type Store struct{ pool *pgxpool.Pool }
 
-// Open connects (the store package has already migrated the schema).
-func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, errors.New("fedstore: the PostgreSQL URL does not parse")
-	}
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("fedstore: %w", err)
-	}
-	return &Store{pool: pool}, nil
-}
-
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// New is the federation data over the site's one pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Peer is a federation peer, inbound or outbound.
 type Peer struct {
@@ -151,16 +137,6 @@ func (s *Store) AddOutboundPeer(ctx context.Context, p Peer) error {
 	return err
 }
 
-// UserID resolves a user of this site by email or id.
-func (s *Store) UserID(ctx context.Context, emailOrID string) (string, error) {
-	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id::text FROM users WHERE email = $1 OR id::text = $1`, emailOrID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("%w: no user %q on this site", ErrNotFound, emailOrID)
-	}
-	return id, err
-}
-
 // CreateGrant makes a pending grant for an inbound peer.
 func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time) (Grant, error) {
 	b, err := json.Marshal(sc)
@@ -238,12 +214,6 @@ func (s *Store) RevokeGrant(ctx context.Context, id, reason string) (Grant, erro
 		return g, fmt.Errorf("%w: grant %s is %s", ErrTransition, id, g.Status)
 	}
 	return g, err
-}
-
-// HashToken is what is stored of an enrollment token.
-func HashToken(token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	return sum[:]
 }
 
 // AddToken stores a token's hash for a pending grant, valid until expiresAt or the

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +17,7 @@ import (
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
-	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 )
 
 // MaxBody is the largest request body any endpoint reads.
@@ -61,54 +60,13 @@ func ID(ctx context.Context) string {
 	return id
 }
 
-// Error is an error with the status, code and safe message a client gets.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-	Cause   error // logged, never sent
-}
-
-func (e *Error) Error() string {
-	if e.Cause != nil {
-		return e.Message + ": " + e.Cause.Error()
-	}
-	return e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Cause }
-
-// Errorf makes an *Error.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// toError maps any error to what the client may see.
-func toError(err error) *Error {
-	var e *Error
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.As(err, &tooBig):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-			Message: fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)}
-	case errors.Is(err, store.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such item"}
-	case errors.Is(err, store.ErrInvalid):
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
-	}
-	return &Error{Status: http.StatusInternalServerError, Code: api.CodeInternal,
-		Message: "internal error: the gateway's log has the cause under this request id", Cause: err}
-}
-
 // WriteError renders err as the error envelope and logs server-side causes.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	e := toError(err)
-	if e.Status >= 500 {
+	e := errs.From(err)
+	if e.Status() >= 500 {
 		log.Error("request failed", "request_id", ID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	JSON(w, e.Status, api.ErrorBody{Error: api.Error{Code: e.Code, Message: e.Message, RequestID: ID(r.Context())}})
+	JSON(w, e.Status(), api.ErrorBody{Error: api.Error{Code: e.Code, Message: e.Message, RequestID: ID(r.Context())}})
 }
 
 // JSON writes v with a status. It encodes first, so a value that cannot be encoded
@@ -146,14 +104,14 @@ func Decode(r *http.Request, v any) error {
 		if errors.As(err, &tooBig) {
 			return err
 		}
-		return Errorf(http.StatusBadRequest, "invalid_body", "the body is not the expected JSON: %v", err)
+		return errs.New(errs.Invalid, api.CodeInvalidBody, "the body is not the expected JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
 		}
-		return Errorf(http.StatusBadRequest, "invalid_body", "the body holds more than one JSON value")
+		return errs.New(errs.Invalid, api.CodeInvalidBody, "the body holds more than one JSON value")
 	}
 	return nil
 }
@@ -161,12 +119,12 @@ func Decode(r *http.Request, v any) error {
 // NotFound and MethodNotAllowed answer in the envelope too.
 func NotFound(log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, log, Errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint"))
+		WriteError(w, r, log, errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint"))
 	})
 }
 
 func MethodNotAllowed(log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, log, Errorf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "method %s not allowed here", r.Method))
+		WriteError(w, r, log, errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "method %s not allowed here", r.Method))
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/apitoken"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
@@ -42,7 +43,7 @@ type Config struct {
 
 // Peers is the requesting side's view of federation: a local user's own peers only.
 type Peers interface {
-	Owned(ctx context.Context, ownerUserID string) ([]*fedclient.Peer, error)
+	Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error)
 }
 
 // PeerDeadline bounds each peer's answer in a fan-out: a slow peer makes the answer
@@ -74,13 +75,13 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusUnauthorized, "unauthenticated",
+			httpx.WriteError(w, r, a.cfg.Log, errs.New(errs.Unauthenticated, api.CodeUnauthenticated,
 				"send your API token as 'Authorization: Bearer <token>'"))
 			return
 		}
 		u, err := a.userOf(r.Context(), token)
 		if errors.Is(err, store.ErrNotFound) {
-			err = httpx.Errorf(http.StatusUnauthorized, "unauthenticated", "the API token is not valid on this site")
+			err = errs.New(errs.Unauthenticated, api.CodeUnauthenticated, "the API token is not valid on this site")
 		}
 		if err != nil {
 			httpx.WriteError(w, r, a.cfg.Log, err)
@@ -157,13 +158,13 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 }
 
 // sources resolves the source parameter to "this site" and the caller's own peers.
-func (a *API) sources(r *http.Request, src string) (local bool, peers []*fedclient.Peer, err error) {
+func (a *API) sources(r *http.Request, src string) (local bool, peers []fedclient.Peer, err error) {
 	switch {
 	case src == "" || src == "local":
 		return true, nil, nil
 	case src == "all" || strings.HasPrefix(src, "federated:"):
 	default:
-		return false, nil, httpx.Errorf(http.StatusBadRequest, "invalid_source", "source must be local, all or federated:<peer name>")
+		return false, nil, errs.New(errs.Invalid, api.CodeInvalidSource, "source must be local, all or federated:<peer name>")
 	}
 	if a.cfg.Peers != nil {
 		if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID); err != nil {
@@ -175,11 +176,11 @@ func (a *API) sources(r *http.Request, src string) (local bool, peers []*fedclie
 	}
 	name := strings.TrimPrefix(src, "federated:")
 	for _, p := range peers {
-		if p.Name == name {
-			return false, []*fedclient.Peer{p}, nil
+		if p.Name() == name {
+			return false, []fedclient.Peer{p}, nil
 		}
 	}
-	return false, nil, httpx.Errorf(http.StatusNotFound, "unknown_peer", "no peer named %q belongs to you", name)
+	return false, nil, errs.New(errs.NotFound, api.CodeUnknownPeer, "no peer named %q belongs to you", name)
 }
 
 type peerResult struct {
@@ -190,7 +191,7 @@ type peerResult struct {
 
 // fanOut asks every peer in parallel, each within PeerDeadline. A failure becomes
 // that peer's status (its reason code only, never its message) and nothing else.
-func (a *API) fanOut(ctx context.Context, peers []*fedclient.Peer, resource string, req api.FedListRequest) []peerResult {
+func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, resource string, req api.FedListRequest) []peerResult {
 	out := make([]peerResult, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
@@ -199,11 +200,11 @@ func (a *API) fanOut(ctx context.Context, peers []*fedclient.Peer, resource stri
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
 			defer cancel()
-			name := "federated:" + p.Name
+			name := "federated:" + p.Name()
 			res, err := p.List(pctx, resource, req)
 			if err != nil {
-				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: peerCode(err)}}
-				a.cfg.Log.Warn("peer list failed", "peer", p.Name, "resource", resource, "code", peerCode(err))
+				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: fedclient.Code(err)}}
+				a.cfg.Log.Warn("peer list failed", "peer", p.Name(), "resource", resource, "code", fedclient.Code(err))
 				return
 			}
 			items := make([]any, len(res.Items))
@@ -218,14 +219,6 @@ func (a *API) fanOut(ctx context.Context, peers []*fedclient.Peer, resource stri
 	return out
 }
 
-func peerCode(err error) string {
-	var pe *fedclient.PeerError
-	if errors.As(err, &pe) && pe.Code != "" {
-		return pe.Code
-	}
-	return "peer_error"
-}
-
 func listOptions(q map[string][]string) (store.ListOptions, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
@@ -237,7 +230,7 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 	if s := get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return o, httpx.Errorf(http.StatusBadRequest, "invalid_limit", "limit must be a whole number from 1 to %d", MaxLimit)
+			return o, errs.New(errs.Invalid, api.CodeInvalidLimit, "limit must be a whole number from 1 to %d", MaxLimit)
 		}
 		o.Limit = min(n, MaxLimit)
 	}
@@ -245,12 +238,12 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 	if s := get("updated_since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return o, httpx.Errorf(http.StatusBadRequest, "invalid_updated_since", "updated_since must be an RFC 3339 time")
+			return o, errs.New(errs.Invalid, api.CodeInvalidUpdatedSince, "updated_since must be an RFC 3339 time")
 		}
 		o.Filter.UpdatedSince = &t
 	}
 	if o.Filter.Status != "" && !validStatus(o.Filter.Status) {
-		return o, httpx.Errorf(http.StatusBadRequest, "invalid_status", "status must be open, in_progress or done")
+		return o, errs.New(errs.Invalid, api.CodeInvalidStatus, "status must be open, in_progress or done")
 	}
 	return o, nil
 }
@@ -267,14 +260,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !canonicalUUID(v["id"]) {
-		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusBadRequest, "invalid_id", "the id must be a canonical lowercase UUID"))
+		httpx.WriteError(w, r, a.cfg.Log, errs.New(errs.Invalid, api.CodeInvalidID, "the id must be a canonical lowercase UUID"))
 		return
 	}
 	if !local { // one named peer
 		a.getRemote(w, r, peers[0], v["resource"], v["id"])
 		return
 	}
-	item, err := a.cfg.Store.Get(r.Context(), store.Viewer{UserID: caller(r).ID}, v["resource"], v["id"], nil)
+	item, err := a.cfg.Store.Get(r.Context(), store.Viewer{UserID: caller(r).ID}, v["resource"], v["id"])
 	if err != nil {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return
@@ -289,18 +282,22 @@ func canonicalUUID(s string) bool {
 
 // getRemote fetches one row from a peer: the peer's 404 and 403 pass through as
 // statuses; anything else is 502 with the peer's reason code.
-func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p *fedclient.Peer, resource, id string) {
+func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p fedclient.Peer, resource, id string) {
 	ctx, cancel := context.WithTimeout(r.Context(), PeerDeadline)
 	defer cancel()
 	item, err := p.Get(ctx, resource, id)
 	var pe *fedclient.PeerError
 	switch {
 	case err == nil:
-		item["_source"] = "federated:" + p.Name
+		item["_source"] = "federated:" + p.Name()
 		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: item})
 	case errors.As(err, &pe) && (pe.Status == http.StatusNotFound || pe.Status == http.StatusForbidden):
-		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(pe.Status, pe.Code, "the peer answered %d", pe.Status))
+		kind := errs.NotFound
+		if pe.Status == http.StatusForbidden {
+			kind = errs.Forbidden
+		}
+		httpx.WriteError(w, r, a.cfg.Log, errs.New(kind, pe.Code, "the peer answered %d", pe.Status))
 	default:
-		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(http.StatusBadGateway, "peer_unavailable", "the peer did not answer: %s", peerCode(err)))
+		httpx.WriteError(w, r, a.cfg.Log, errs.New(errs.BadGateway, api.CodePeerUnavailable, "the peer did not answer: %s", fedclient.Code(err)))
 	}
 }

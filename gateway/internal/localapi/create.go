@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 )
@@ -85,12 +86,12 @@ func (a *API) createItem(r *http.Request, resource string, u store.User) (api.It
 	}
 	if team != nil {
 		if !canonicalUUID(*team) {
-			return nil, httpx.Errorf(http.StatusBadRequest, "invalid_team_id", "team_id must be a canonical lowercase UUID")
+			return nil, errs.New(errs.Invalid, api.CodeInvalidTeamID, "team_id must be a canonical lowercase UUID")
 		}
 		if ok, err := a.cfg.Store.IsMember(ctx, *team, u.ID); err != nil {
 			return nil, err
 		} else if !ok {
-			return nil, httpx.Errorf(http.StatusForbidden, "not_a_team_member", "you are not a member of that team")
+			return nil, errs.New(errs.Forbidden, api.CodeNotATeamMember, "you are not a member of that team")
 		}
 	}
 	return save()
@@ -100,7 +101,7 @@ func (a *API) createItem(r *http.Request, resource string, u store.User) (api.It
 // invalid UTF-8, so both engines hold the same rows.
 func text(field, v string, maxLen int) error {
 	if strings.TrimSpace(v) == "" || len(v) > maxLen || strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
-		return httpx.Errorf(http.StatusBadRequest, "invalid_"+field, "%s must be non-empty UTF-8 text without NUL bytes, at most %d bytes", field, maxLen)
+		return errs.New(errs.Invalid, "invalid_"+field, "%s must be non-empty UTF-8 text without NUL bytes, at most %d bytes", field, maxLen)
 	}
 	return nil
 }
@@ -113,7 +114,7 @@ func dueAt(t **time.Time) error {
 	}
 	u := (*t).UTC().Truncate(time.Microsecond)
 	if u.Year() < 1 || u.Year() > 9999 {
-		return httpx.Errorf(http.StatusBadRequest, "invalid_due_at", "due_at must be a time between the years 1 and 9999")
+		return errs.New(errs.Invalid, api.CodeInvalidDueAt, "due_at must be a time between the years 1 and 9999")
 	}
 	*t = &u
 	return nil
@@ -121,7 +122,7 @@ func dueAt(t **time.Time) error {
 
 func status(s string) error {
 	if !validStatus(s) {
-		return httpx.Errorf(http.StatusBadRequest, "invalid_status", "status must be open, in_progress or done")
+		return errs.New(errs.Invalid, api.CodeInvalidStatus, "status must be open, in_progress or done")
 	}
 	return nil
 }

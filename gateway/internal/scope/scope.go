@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 )
 
 // The cap's bounds.
@@ -131,3 +134,36 @@ func (s Scope) Cap(limit int) int {
 	}
 	return limit
 }
+
+// Rows is a grant's effective rows of one resource (SPEC §6): the subject's native
+// RBAC narrowed to their personal rows (owned, no team) if the scope includes them, and
+// to rows of the included teams the subject belongs to. Only Authorize makes one, and
+// the store's granted reads take nothing else; the zero value names no subject and
+// reads nothing.
+type Rows struct {
+	subject  string
+	resource string
+	personal bool
+	teams    []string
+}
+
+// Authorize is the scope stage of the serving pipeline: a resource the scope does not
+// allow (credentials never are) is 403; otherwise the subject's effective rows of it.
+func (s Scope) Authorize(subjectUserID, resource string) (Rows, error) {
+	if !s.Allows(resource) {
+		return Rows{}, errs.New(errs.Forbidden, api.CodeResourceNotInScope, "the grant does not cover %q", resource)
+	}
+	return Rows{subject: subjectUserID, resource: resource, personal: s.IncludePersonal, teams: slices.Clone(s.IncludeTeams)}, nil
+}
+
+// Subject is whose native RBAC applies.
+func (r Rows) Subject() string { return r.subject }
+
+// Resource is the one resource these rows are of.
+func (r Rows) Resource() string { return r.resource }
+
+// Personal says whether the subject's personal rows count.
+func (r Rows) Personal() bool { return r.personal }
+
+// Teams are the included teams; only those the subject belongs to count.
+func (r Rows) Teams() []string { return slices.Clone(r.teams) }

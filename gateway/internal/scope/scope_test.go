@@ -93,3 +93,27 @@ func normal(s Scope) Scope {
 	}
 	return s
 }
+
+func TestAuthorize(t *testing.T) {
+	s := Scope{Resources: []string{"tasks", "notes"}, ExcludedResources: []string{"notes"},
+		IncludeTeams: []string{team}, IncludePersonal: true, MaxRowsPerQuery: 10}
+	const subject = "0b0c0d0e-0000-4000-8000-000000000001"
+	rows, err := s.Authorize(subject, "tasks")
+	if err != nil || rows.Subject() != subject || rows.Resource() != "tasks" || !rows.Personal() ||
+		!reflect.DeepEqual(rows.Teams(), []string{team}) {
+		t.Fatalf("Authorize(tasks) = %+v, %v", rows, err)
+	}
+	rows.Teams()[0] = "changed"
+	if rows.Teams()[0] != team {
+		t.Error("Teams must return a copy: a caller must not widen the rows")
+	}
+	for _, denied := range []string{"notes", "memories", "credentials", ""} {
+		if _, err := s.Authorize(subject, denied); err == nil || !strings.Contains(err.Error(), "does not cover") {
+			t.Errorf("Authorize(%q) = %v, want a refusal", denied, err)
+		}
+	}
+	var zero Rows
+	if zero.Subject() != "" || zero.Personal() || len(zero.Teams()) != 0 {
+		t.Error("the zero Rows must read nothing")
+	}
+}

@@ -90,16 +90,10 @@ func Parse(r io.Reader) (File, error) {
 }
 
 // Result says what a load did. Token is set only for users who got a new token.
-type Result struct {
-	Users  []UserToken    `json:"users"`
-	Counts map[string]int `json:"counts"`
-}
+type Result = api.SeedResult
 
-type UserToken struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
-	Token string `json:"token,omitempty"`
-}
+// UserToken is one seeded user and its new token, if any.
+type UserToken = api.SeedUser
 
 // Deps are what a load writes with.
 type Deps struct {

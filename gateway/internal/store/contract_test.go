@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
@@ -209,13 +210,13 @@ func TestNativeRBAC(t *testing.T) {
 				t.Errorf("viewer %s sees %v, want %v", c.viewer, got, c.want)
 			}
 		}
-		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, alicePersonal.ID, nil); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, alicePersonal.ID); !errors.Is(err, ErrNotFound) {
 			t.Errorf("bob got alice's personal task: %v", err)
 		}
-		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, uuid.NewString(), nil); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, Viewer{f.bob}, api.ResourceTasks, uuid.NewString()); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing row: %v", err)
 		}
-		item, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, coreTask.ID, nil)
+		item, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, coreTask.ID)
 		must(t, err)
 		got := item.(api.Task)
 		if got.Title != coreTask.Title || !got.CreatedAt.Equal(coreTask.CreatedAt) || got.DueAt != nil || *got.TeamID != f.core {
@@ -294,7 +295,7 @@ func TestRejectsBadInput(t *testing.T) {
 		bad := []error{
 			s.PutTask(ctx, api.Task{ID: "not-a-uuid", OwnerUserID: f.alice, Title: "x", Status: "open"}),
 			s.PutTask(ctx, api.Task{ID: strings.ToUpper(uuid.NewString()), OwnerUserID: f.alice, Title: "x", Status: "open"}),
-			func() error { _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, "1 OR 1=1", nil); return err }(),
+			func() error { _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, "1 OR 1=1"); return err }(),
 			func() error {
 				_, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 5, Cursor: "%%%"})
 				return err
@@ -334,7 +335,7 @@ func TestPutIsIdempotentAndCounts(t *testing.T) {
 				t.Errorf("count %s = %d (%v), want %d", table, got, err, want)
 			}
 		}
-		mem, err := s.Get(ctx, Viewer{f.bob}, api.ResourceMemories, m.ID, nil) // bob is in core
+		mem, err := s.Get(ctx, Viewer{f.bob}, api.ResourceMemories, m.ID) // bob is in core
 		must(t, err)
 		if mem.(api.Memory).Content != "c" {
 			t.Errorf("memory: %+v", mem)
@@ -382,32 +383,41 @@ func TestScopeNarrowsToEffectiveRows(t *testing.T) {
 		for _, tk := range []api.Task{personal, inCore, bobsCore, inExtra, carols} {
 			must(t, s.PutTask(ctx, tk))
 		}
+		granted := func(sc scope.Scope) scope.Rows {
+			sc.Resources, sc.MaxRowsPerQuery = []string{api.ResourceTasks}, 50
+			rows, err := sc.Authorize(f.alice, api.ResourceTasks)
+			must(t, err)
+			return rows
+		}
 		cases := []struct {
 			name  string
-			scope Scope
+			scope scope.Scope
 			want  []string
 		}{
-			{"personal + core", Scope{Personal: true, Teams: []string{f.core}}, []string{bobsCore.ID, inCore.ID, personal.ID}},
-			{"core only", Scope{Teams: []string{f.core}}, []string{bobsCore.ID, inCore.ID}},
-			{"a team she is not in", Scope{Personal: true, Teams: []string{f.other}}, []string{personal.ID}},
-			{"nothing", Scope{}, nil},
+			{"personal + core", scope.Scope{IncludePersonal: true, IncludeTeams: []string{f.core}}, []string{bobsCore.ID, inCore.ID, personal.ID}},
+			{"core only", scope.Scope{IncludeTeams: []string{f.core}}, []string{bobsCore.ID, inCore.ID}},
+			{"a team she is not in", scope.Scope{IncludePersonal: true, IncludeTeams: []string{f.other}}, []string{personal.ID}},
+			{"nothing", scope.Scope{}, nil},
 		}
 		for _, c := range cases {
-			sc := c.scope
-			page, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 50, Scope: &sc})
+			page, err := s.ListGranted(ctx, granted(c.scope), ListOptions{Limit: 50})
 			must(t, err)
 			if got := ids(page.Items); strings.Join(got, ",") != strings.Join(c.want, ",") {
 				t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 			}
 		}
-		coreOnly := &Scope{Teams: []string{f.core}}
+		coreOnly := granted(scope.Scope{IncludeTeams: []string{f.core}})
 		for _, hidden := range []string{personal.ID, inExtra.ID, carols.ID, uuid.NewString()} {
-			if _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, hidden, coreOnly); !errors.Is(err, ErrNotFound) {
+			if _, err := s.GetGranted(ctx, coreOnly, hidden); !errors.Is(err, ErrNotFound) {
 				t.Errorf("get %s under core-only scope: %v", hidden, err)
 			}
 		}
-		if _, err := s.Get(ctx, Viewer{f.alice}, api.ResourceTasks, bobsCore.ID, coreOnly); err != nil {
+		if _, err := s.GetGranted(ctx, coreOnly, bobsCore.ID); err != nil {
 			t.Errorf("get a core row: %v", err)
+		}
+		var zero scope.Rows
+		if page, err := s.ListGranted(ctx, zero, ListOptions{Limit: 50}); err == nil && len(page.Items) > 0 {
+			t.Errorf("the zero Rows read %d rows", len(page.Items))
 		}
 	})
 }

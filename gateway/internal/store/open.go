@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib" // also the database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // pure-Go database/sql driver "sqlite"
@@ -37,9 +38,11 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	return s, nil
 }
 
-// PostgresOptions say how to open a PostgreSQL store.
+// PostgresOptions say how to open a PostgreSQL store: over the process's pool, or
+// (migration tools) a URL of its own.
 type PostgresOptions struct {
-	URL string
+	Pool *pgxpool.Pool
+	URL  string
 	// RequireVector creates the vector extension first (the federated tier); without
 	// it embeddings are vector(256) only if pgvector is already installed in the
 	// database, else real[].
@@ -49,6 +52,24 @@ type PostgresOptions struct {
 
 // OpenPostgres connects and migrates. Errors never quote the URL.
 func OpenPostgres(ctx context.Context, o PostgresOptions) (Store, error) {
+	db, err := openDB(o)
+	if err != nil {
+		return nil, err
+	}
+	s := &sqlStore{db: db, d: dialect{engine: "postgres"}}
+	if err := s.preparePostgres(ctx, o.RequireVector); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openDB is a database/sql handle over the process's pool (which bounds the
+// connections), or over a URL of its own.
+func openDB(o PostgresOptions) (*sql.DB, error) {
+	if o.Pool != nil {
+		return stdlib.OpenDBFromPool(o.Pool), nil
+	}
 	db, err := sql.Open("pgx", o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("storage: the PostgreSQL URL does not parse")
@@ -58,26 +79,28 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (Store, error) {
 		db.SetMaxIdleConns(o.MaxConns)
 	}
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, d: dialect{engine: "postgres"}}
-	if o.RequireVector {
-		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("storage: create extension vector: %w", err)
+	return db, nil
+}
+
+// preparePostgres creates pgvector when the tier needs it, migrates, and learns
+// whether embeddings are vector(256) or real[].
+func (s *sqlStore) preparePostgres(ctx context.Context, requireVector bool) error {
+	if requireVector {
+		if _, err := s.db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
+			return fmt.Errorf("storage: create extension vector: %w", err)
 		}
 	}
 	if err := s.migrate(ctx, goose.DialectPostgres, "migrations/postgres"); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	var udt string
-	err = db.QueryRowContext(ctx, `SELECT udt_name FROM information_schema.columns
+	err := s.db.QueryRowContext(ctx, `SELECT udt_name FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'memories' AND column_name = 'embedding'`).Scan(&udt)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage: inspect memories.embedding: %w", err)
+		return fmt.Errorf("storage: inspect memories.embedding: %w", err)
 	}
 	s.d.vector = udt == "vector"
-	return s, nil
+	return nil
 }
 
 // migrate applies the embedded migrations; on PostgreSQL a session lock keeps two

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 )
 
 // ---- users and teams
@@ -46,6 +47,13 @@ func (s *sqlStore) UserByTokenHash(ctx context.Context, hash []byte) (User, erro
 
 func (s *sqlStore) UserByEmail(ctx context.Context, email string) (User, error) {
 	return s.user(ctx, `email = ?`, email)
+}
+
+func (s *sqlStore) UserByID(ctx context.Context, id string) (User, error) {
+	if validID(id) != nil {
+		return User{}, ErrNotFound
+	}
+	return s.user(ctx, `id = ?`, id)
 }
 
 func (s *sqlStore) UpsertTeam(ctx context.Context, t Team) error {
@@ -251,12 +259,34 @@ func (s *sqlStore) teamsOf(ctx context.Context, userID string) ([]string, error)
 // visible is native RBAC for one row: the viewer owns it or belongs to its team.
 const visible = `(owner_user_id = ? OR team_id IN (SELECT team_id FROM team_members WHERE user_id = ?))`
 
-func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOptions) (Page, error) {
+// narrowing is a grant's cut of the subject's native RBAC (nil: plain RBAC).
+type narrowing struct {
+	personal bool
+	teams    []string
+}
+
+func (s *sqlStore) List(ctx context.Context, v Viewer, resource string, o ListOptions) (Page, error) {
+	return s.list(ctx, v.UserID, resource, o, nil)
+}
+
+func (s *sqlStore) ListGranted(ctx context.Context, rows scope.Rows, o ListOptions) (Page, error) {
+	return s.list(ctx, rows.Subject(), rows.Resource(), o, &narrowing{personal: rows.Personal(), teams: rows.Teams()})
+}
+
+func (s *sqlStore) Get(ctx context.Context, v Viewer, resource, id string) (api.Item, error) {
+	return s.get(ctx, v.UserID, resource, id, nil)
+}
+
+func (s *sqlStore) GetGranted(ctx context.Context, rows scope.Rows, id string) (api.Item, error) {
+	return s.get(ctx, rows.Subject(), rows.Resource(), id, &narrowing{personal: rows.Personal(), teams: rows.Teams()})
+}
+
+func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions, n *narrowing) (Page, error) {
 	r, ok := resources[name]
 	if !ok {
 		return Page{}, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
 	}
-	if err := validID(v.UserID); err != nil {
+	if err := validID(userID); err != nil {
 		return Page{}, err
 	}
 	if o.Limit <= 0 {
@@ -291,24 +321,24 @@ func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOption
 		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
 		args = append(args, s.d.ts(at), s.d.ts(at), id)
 	}
-	teams, err := s.teamsOf(ctx, v.UserID)
+	teams, err := s.teamsOf(ctx, userID)
 	if err != nil {
 		return Page{}, err
 	}
 	own := "owner_user_id = ?"
-	if o.Scope != nil {
+	if n != nil {
 		// Effective rows: native RBAC ∩ (personal if allowed ∪ included teams the
 		// subject is in). Own rows in other teams drop out.
 		own = "owner_user_id = ? AND team_id IS NULL"
-		if !o.Scope.Personal {
+		if !n.personal {
 			own = ""
 		}
-		teams = intersect(teams, o.Scope.Teams)
+		teams = intersect(teams, n.teams)
 	}
 	if own == "" && len(teams) == 0 {
 		return Page{}, nil
 	}
-	q, qargs := visibleQuery(r, own, v.UserID, teams, where, args, o.Limit+1)
+	q, qargs := visibleQuery(r, own, userID, teams, where, args, o.Limit+1)
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), qargs...)
 	if err != nil {
 		return Page{}, err
@@ -331,27 +361,27 @@ func (s *sqlStore) List(ctx context.Context, v Viewer, name string, o ListOption
 	return page, rows.Err()
 }
 
-func (s *sqlStore) Get(ctx context.Context, v Viewer, name, id string, sc *Scope) (api.Item, error) {
+func (s *sqlStore) get(ctx context.Context, userID, name, id string, n *narrowing) (api.Item, error) {
 	r, ok := resources[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
 	}
-	if err := checkIDs(&v.UserID, &id); err != nil {
+	if err := checkIDs(&userID, &id); err != nil {
 		return nil, err
 	}
-	where, args := visible, []any{id, v.UserID, v.UserID}
-	if sc != nil {
-		teams, err := s.teamsOf(ctx, v.UserID)
+	where, args := visible, []any{id, userID, userID}
+	if n != nil {
+		teams, err := s.teamsOf(ctx, userID)
 		if err != nil {
 			return nil, err
 		}
 		var ors []string
-		if sc.Personal {
-			ors, args = append(ors, "(owner_user_id = ? AND team_id IS NULL)"), append(args[:1], v.UserID)
+		if n.personal {
+			ors, args = append(ors, "(owner_user_id = ? AND team_id IS NULL)"), append(args[:1], userID)
 		} else {
 			args = args[:1]
 		}
-		if teams = intersect(teams, sc.Teams); len(teams) > 0 {
+		if teams = intersect(teams, n.teams); len(teams) > 0 {
 			ors = append(ors, "team_id IN ("+placeholders(len(teams))+")")
 			for _, t := range teams {
 				args = append(args, t)

@@ -6,16 +6,19 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
+	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 )
 
-// Errors the layers above map to statuses.
+// Errors the layers above map to statuses (errs.From). Wrap ErrInvalid with
+// fmt.Errorf("%w: …") to tell the caller which input was wrong; ErrNotFound always
+// reads the same, so a row's existence never leaks.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid input")
+	ErrNotFound = errs.New(errs.NotFound, api.CodeNotFound, "no such item")
+	ErrInvalid  = errs.New(errs.Invalid, api.CodeInvalidRequest, "invalid input")
 )
 
 // Viewer is whose native RBAC a read applies.
@@ -51,16 +54,6 @@ type ListOptions struct {
 	Limit  int
 	Cursor string
 	Filter api.Filter
-	// Scope, when set, narrows the viewer's native RBAC to a grant's effective rows.
-	Scope *Scope
-}
-
-// Scope is a federation grant's narrowing of the subject's rows (SPEC §6): personal
-// rows (owned, no team) if Personal, and rows of the listed teams the subject belongs
-// to. A row the subject owns inside another team is not effective.
-type Scope struct {
-	Personal bool
-	Teams    []string
 }
 
 // Page is one page of a list, newest first.
@@ -80,6 +73,7 @@ type Store interface {
 	SetTokenHash(ctx context.Context, userID string, hash []byte) error
 	UserByTokenHash(ctx context.Context, hash []byte) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
 	UpsertTeam(ctx context.Context, t Team) error
 	AddMember(ctx context.Context, teamID, userID string) error
 	IsMember(ctx context.Context, teamID, userID string) (bool, error)
@@ -90,10 +84,16 @@ type Store interface {
 	PutMemory(ctx context.Context, m api.Memory, embedding []float32) error
 	PutCredential(ctx context.Context, c Credential) error
 
+	// List and Get read under native RBAC: what the viewer may see on this site.
 	List(ctx context.Context, v Viewer, resource string, opts ListOptions) (Page, error)
 	// Get returns ErrNotFound for a row that does not exist and for one the viewer
-	// may not see alike; a non-nil scope narrows what the viewer may see.
-	Get(ctx context.Context, v Viewer, resource, id string, sc *Scope) (api.Item, error)
+	// may not see alike.
+	Get(ctx context.Context, v Viewer, resource, id string) (api.Item, error)
+	// ListGranted and GetGranted read a grant's effective rows (native RBAC of the
+	// subject ∩ the scope), which only the scope package can make: a federation read
+	// cannot forget its scope.
+	ListGranted(ctx context.Context, rows scope.Rows, opts ListOptions) (Page, error)
+	GetGranted(ctx context.Context, rows scope.Rows, id string) (api.Item, error)
 	// Count counts the rows of one native table (for doctor, seeds and migration).
 	Count(ctx context.Context, table string) (int64, error)
 }

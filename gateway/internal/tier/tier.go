@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/redact"
 )
 
@@ -31,28 +32,13 @@ type Targets struct {
 }
 
 // Service is one probe's outcome.
-type Service struct {
-	Name      string `json:"name"`
-	Status    string `json:"status"` // up | down
-	LatencyMS int64  `json:"latency_ms"`
-	Detail    string `json:"detail"`
-}
+type Service = api.ServiceHealth
 
 // Vector is what doctor reports of pgvector.
-type Vector struct {
-	Installed bool   `json:"installed"`
-	Version   string `json:"version"`
-}
+type Vector = api.PGVector
 
-// Report is the outcome of every probe.
-type Report struct {
-	Tier     string    `json:"tier"`
-	Overall  string    `json:"overall"` // green | yellow | red
-	Services []Service `json:"services"`
-	PGVector Vector    `json:"pgvector"`
-	// Problems holds one actionable message per failed requirement (redacted).
-	Problems []string `json:"problems"`
-}
+// Report is the detector's and doctor's finding: api.DoctorReport with its verdict.
+type Report api.DoctorReport
 
 // Check probes every target in parallel, each within ProbeTimeout.
 func Check(ctx context.Context, t Targets) Report {

@@ -1,4 +1,4 @@
-package fedserver
+package guard
 
 import (
 	"crypto/x509"

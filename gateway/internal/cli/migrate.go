@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/redact"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
@@ -26,22 +27,6 @@ type migrateFlags struct {
 	asJSON         bool
 	batch, sample  int
 	lockWait       time.Duration
-}
-
-// migrateReport is what --json prints.
-type migrateReport struct {
-	Source   string         `json:"source"`
-	Target   string         `json:"target"` // redacted
-	DryRun   bool           `json:"dry_run"`
-	Tables   []migrateTable `json:"tables"`
-	Verified bool           `json:"verified"`
-	Seconds  float64        `json:"seconds"`
-}
-
-type migrateTable struct {
-	Table  string `json:"table"`
-	Rows   int64  `json:"rows"`
-	Copied int64  `json:"copied"`
 }
 
 func storageCmd(g *globals) *cobra.Command {
@@ -59,7 +44,7 @@ read. Without --yes it asks for confirmation on the terminal.`,
 			if err != nil {
 				return err
 			}
-			return migrateTier(cmd.Context(), cfg, f, cmd.InOrStdin(), cmd.OutOrStdout())
+			return migrateTier(cmd, cfg, f)
 		},
 	}
 	m.Flags().StringVar(&f.to, "to", "", "the tier to migrate to (only federated)")
@@ -77,7 +62,8 @@ read. Without --yes it asks for confirmation on the terminal.`,
 	return c
 }
 
-func migrateTier(ctx context.Context, cfg *config.Config, f *migrateFlags, in io.Reader, out io.Writer) error {
+func migrateTier(cmd *cobra.Command, cfg *config.Config, f *migrateFlags) error {
+	ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
 	start := time.Now()
 	if f.to != config.TierFederated {
 		return fmt.Errorf("--to %q: the only migration is to federated", f.to)
@@ -94,7 +80,7 @@ func migrateTier(ctx context.Context, cfg *config.Config, f *migrateFlags, in io
 		return err
 	}
 	defer src.Close()
-	rep := migrateReport{Source: srcName, Target: redact.URL(targetURL), DryRun: f.dryRun}
+	rep := api.MigrateReport{Source: srcName, Target: redact.URL(targetURL), DryRun: f.dryRun}
 	counts, err := store.Counts(ctx, src)
 	if err != nil {
 		return fmt.Errorf("read the source: %w", err)
@@ -104,10 +90,10 @@ func migrateTier(ctx context.Context, cfg *config.Config, f *migrateFlags, in io
 		return fmt.Errorf("target: %w", err)
 	}
 	for _, c := range counts {
-		rep.Tables = append(rep.Tables, migrateTable{Table: c.Table, Rows: c.Rows})
+		rep.Tables = append(rep.Tables, api.MigrateTable{Table: c.Table, Rows: c.Rows})
 	}
 	if f.dryRun {
-		return finish(out, f, rep, start, "dry run: nothing was written")
+		return finish(cmd, f, rep, start, "dry run: nothing was written")
 	}
 	if !f.yes {
 		if err := confirm(in, out, rep); err != nil {
@@ -120,7 +106,7 @@ func migrateTier(ctx context.Context, cfg *config.Config, f *migrateFlags, in io
 	}
 	defer dst.Close()
 	unlock, err := store.Lock(ctx, dst, f.lockWait, func() {
-		fmt.Fprintln(os.Stderr, "another migration into this database is running: waiting for it to finish…")
+		fmt.Fprintln(cmd.ErrOrStderr(), "another migration into this database is running: waiting for it to finish…")
 	})
 	if err != nil {
 		return err
@@ -148,7 +134,7 @@ func migrateTier(ctx context.Context, cfg *config.Config, f *migrateFlags, in io
 		}
 	}
 	rep.Verified = true
-	return finish(out, f, rep, start, "migrated and verified")
+	return finish(cmd, f, rep, start, "migrated and verified")
 }
 
 // openSource opens the configured store for reading only.
@@ -175,7 +161,7 @@ func openSource(ctx context.Context, cfg *config.Config) (store.Store, string, e
 }
 
 // confirm asks on a terminal; with no terminal it refuses rather than waits.
-func confirm(in io.Reader, out io.Writer, rep migrateReport) error {
+func confirm(in io.Reader, out io.Writer, rep api.MigrateReport) error {
 	file, ok := in.(*os.File)
 	if !ok || !term.IsTerminal(int(file.Fd())) {
 		return errors.New("no terminal to confirm on: re-run with --yes (or --dry-run to see the counts)")
@@ -206,15 +192,13 @@ func newBar(out io.Writer, table string, total int64, quiet bool) *progressbar.P
 	return progressbar.DefaultSilent(total)
 }
 
-func finish(out io.Writer, f *migrateFlags, rep migrateReport, start time.Time, summary string) error {
+func finish(cmd *cobra.Command, f *migrateFlags, rep api.MigrateReport, start time.Time, summary string) error {
 	rep.Seconds = time.Since(start).Seconds()
-	if f.asJSON {
-		return printJSON(rep)
-	}
-	fmt.Fprintf(out, "%-13s %10s %10s\n", "TABLE", "ROWS", "COPIED")
-	for _, t := range rep.Tables {
-		fmt.Fprintf(out, "%-13s %10d %10d\n", t.Table, t.Rows, t.Copied)
-	}
-	fmt.Fprintf(out, "%s in %.1fs\n", summary, rep.Seconds)
-	return nil
+	return render(cmd, f.asJSON, rep, func(out io.Writer) {
+		fmt.Fprintf(out, "%-13s %10s %10s\n", "TABLE", "ROWS", "COPIED")
+		for _, t := range rep.Tables {
+			fmt.Fprintf(out, "%-13s %10d %10d\n", t.Table, t.Rows, t.Copied)
+		}
+		fmt.Fprintf(out, "%s in %.1fs\n", summary, rep.Seconds)
+	})
 }

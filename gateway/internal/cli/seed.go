@@ -1,8 +1,8 @@
-package main
+package cli
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -10,14 +10,9 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/seed"
+	"github.com/mosaic-federation/mosaic/gateway/internal/site"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 func seedCmd(g *globals) *cobra.Command {
 	var asJSON bool
@@ -39,39 +34,38 @@ func seedCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			t, err := targets(cfg)
+			t, err := site.Targets(cfg)
 			if err != nil {
 				return err
 			}
 			if err := tier.Check(cmd.Context(), t).Err(); err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg, t)
+			s, err := site.Open(cmd.Context(), cfg, t)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			kr, err := keyring(cfg)
+			defer s.Close()
+			kr, err := site.Keyring(cfg)
 			if err != nil {
 				return err
 			}
-			res, err := seed.Load(cmd.Context(), seed.Deps{Store: st, Keyring: kr, Embedder: embed.Hashing{}}, file)
+			res, err := seed.Load(cmd.Context(), seed.Deps{Store: s.Store, Keyring: kr, Embedder: embed.Hashing{}}, file)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if asJSON {
-				return printJSON(res)
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "EMAIL\tUSER ID\tAPI TOKEN (shown once)")
-			for _, u := range res.Users {
-				token := u.Token
-				if token == "" {
-					token = "(unchanged)"
+			return render(cmd, asJSON, res, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "EMAIL\tUSER ID\tAPI TOKEN (shown once)")
+				for _, u := range res.Users {
+					token := u.Token
+					if token == "" {
+						token = "(unchanged)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Email, u.ID, token)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Email, u.ID, token)
-			}
-			return tw.Flush()
+				tw.Flush()
+			})
 		},
 	}
 	load.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -79,9 +73,6 @@ func seedCmd(g *globals) *cobra.Command {
 	c.AddCommand(load)
 	return c
 }
-
-// errRed makes doctor exit 1 without printing anything more.
-var errRed = fmt.Errorf("overall red")
 
 func doctorCmd(g *globals) *cobra.Command {
 	var asJSON bool
@@ -94,29 +85,25 @@ func doctorCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := targets(cfg)
+			t, err := site.Targets(cfg)
 			if err != nil {
 				return err
 			}
 			r := tier.Check(cmd.Context(), t)
-			if asJSON {
-				if err := printJSON(r); err != nil {
-					return err
-				}
-			} else {
-				fmt.Printf("tier %s: %s\n", r.Tier, r.Overall)
+			err = render(cmd, asJSON, r, func(w io.Writer) {
+				fmt.Fprintf(w, "tier %s: %s\n", r.Tier, r.Overall)
 				for _, s := range r.Services {
-					fmt.Printf("  %-9s %-5s %4d ms  %s\n", s.Name, s.Status, s.LatencyMS, s.Detail)
+					fmt.Fprintf(w, "  %-9s %-5s %4d ms  %s\n", s.Name, s.Status, s.LatencyMS, s.Detail)
 				}
-				fmt.Printf("  pgvector  installed=%v %s\n", r.PGVector.Installed, r.PGVector.Version)
+				fmt.Fprintf(w, "  pgvector  installed=%v %s\n", r.PGVector.Installed, r.PGVector.Version)
 				for _, p := range r.Problems {
-					fmt.Println("  - " + p)
+					fmt.Fprintln(w, "  - "+p)
 				}
+			})
+			if err == nil && r.Overall == "red" {
+				return ErrReported
 			}
-			if r.Overall == "red" {
-				return errRed
-			}
-			return nil
+			return err
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")

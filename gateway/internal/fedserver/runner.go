@@ -1,0 +1,150 @@
+package fedserver
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
+	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
+	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
+)
+
+// request is what a verb gets once the stages before it have passed: the caller, the
+// effective rows of the route's {resource} (scope.Rows, which only the scope stage
+// makes), the route's {id} (a canonical UUID) and the decoded body.
+type request[B any] struct {
+	caller guard.Caller
+	rows   scope.Rows
+	id     string
+	body   B
+}
+
+// reply is a verb's answer and how many rows it carries (for the audit row).
+type reply[R any] struct {
+	body R
+	rows int
+}
+
+// verb is one federation verb: it knows no HTTP, only its request and the store.
+type verb[B, R any] func(ctx context.Context, req request[B]) (reply[R], error)
+
+// run serves a verb through the whole pipeline: guard → scope → id and body → verb
+// → audit → answer. Every request is audited once, here; an allowed answer is sent
+// only once its audit row is written.
+func run[B, R any](s *Server, v verb[B, R]) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var req request[B]
+		var err error
+		req.caller, err = s.Guard.Check(ctx, r.TLS)
+		if err == nil {
+			req, err = prepare(r, req)
+		}
+		var res reply[R]
+		if err == nil {
+			res, err = v(ctx, req)
+		}
+		if err := s.audit(r, req.caller, err, res.rows); err != nil {
+			httpx.WriteError(w, r, s.Log, err)
+			return
+		}
+		if err != nil {
+			httpx.WriteError(w, r, s.Log, err)
+			return
+		}
+		httpx.JSON(w, http.StatusOK, res.body)
+	})
+}
+
+// prepare is the scope stage and the input checks, in this order: a resource outside
+// the scope is 403 whatever the rest of the request says; then a malformed id or body
+// is 400.
+func prepare[B any](r *http.Request, req request[B]) (request[B], error) {
+	vars := mux.Vars(r)
+	if resource, ok := vars["resource"]; ok {
+		g := req.caller.Grant
+		rows, err := g.Scope.Authorize(g.SubjectUserID, resource)
+		if err != nil {
+			return req, err
+		}
+		req.rows = rows
+	}
+	if id, ok := vars["id"]; ok {
+		if u, err := uuid.Parse(id); err != nil || u.String() != id {
+			return req, errs.New(errs.Invalid, api.CodeInvalidID, "the id must be a canonical lowercase UUID")
+		}
+		req.id = id
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.Decode(r, &req.body); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// guarded answers a path or method no verb serves: the guard still decides first, so
+// without a certificate it is 401 (audited) and only a caller it lets through learns
+// that the endpoint does not exist.
+func guarded(s *Server, miss func(*http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := s.Guard.Check(r.Context(), r.TLS)
+		if err != nil {
+			if aerr := s.audit(r, caller, err, 0); aerr != nil {
+				err = aerr
+			}
+			httpx.WriteError(w, r, s.Log, err)
+			return
+		}
+		httpx.WriteError(w, r, s.Log, miss(r))
+	})
+}
+
+func errNoEndpoint(*http.Request) error {
+	return errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
+}
+
+func errMethod(r *http.Request) error {
+	return errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "method %s not allowed here", r.Method)
+}
+
+// audit writes the request's one row: allowed with its row count, or the refusal's
+// outcome and reason code. A row that cannot be written refuses the request (503).
+func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int) error {
+	e := audit.Entry{RequestID: httpx.ID(r.Context()), Actor: "peer", Action: r.Method + " " + routeOf(r),
+		Outcome: api.OutcomeAllowed, Reason: api.ReasonOK, GrantID: c.Identity.GrantID, PeerID: c.Grant.PeerID}
+	if c.Grant.Peer != "" {
+		e.Actor = "peer:" + c.Grant.Peer
+	}
+	if failure != nil {
+		f := errs.From(failure)
+		e.Outcome, e.Reason = f.Kind.Outcome(), f.Code
+	} else {
+		e.Detail = "rows " + strconv.Itoa(rows)
+	}
+	// The row is written even when the client hung up: it records what was decided.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.Audit.Append(ctx, e); err != nil {
+		return errs.Wrap(errs.Unavailable, api.CodeAuditUnavailable, "the request could not be audited, so it is refused: try again", err)
+	}
+	return nil
+}
+
+// routeOf is the route template of a request (a bounded label), or "unmatched".
+func routeOf(r *http.Request) string {
+	if cr := mux.CurrentRoute(r); cr != nil {
+		if t, err := cr.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return "unmatched"
+}

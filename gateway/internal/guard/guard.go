@@ -1,0 +1,146 @@
+// Package guard is the first stage of the serving pipeline: it turns a request's
+// verified client certificate into a Caller — the grant it binds, checked live — or a
+// refusal (401: the certificate does not authenticate; 403: its grant does not
+// authorise). It writes nothing; the pipeline audits what it decides.
+package guard
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
+)
+
+// Caller is who a guarded request speaks for: the grant its certificate binds.
+type Caller struct {
+	Grant    fedstore.Grant
+	Identity identity.Identity
+}
+
+// Grants reads a grant as it is now: the guard never caches it, so a revocation
+// applies to the next request.
+type Grants interface {
+	GuardGrant(ctx context.Context, id string) (fedstore.Grant, error)
+}
+
+// Guard checks certificates and grants.
+type Guard struct {
+	Grants      Grants
+	Provisioner string // the provisioner federation certificates must come from
+	// ProvisionerKID is that provisioner's key id, which step-ca records as the
+	// credential id: a provisioner of the same name with another key does not pass.
+	ProvisionerKID string
+	Now            func() time.Time // nil: time.Now
+}
+
+func unauthorized(code, message string) error {
+	return errs.New(errs.Unauthenticated, code, "%s", message)
+}
+func forbidden(code, message string) error { return errs.New(errs.Forbidden, code, "%s", message) }
+
+// Check authenticates the connection's client certificate and authorises its grant.
+// On a refusal the returned Caller holds what was learnt before it (the identity, the
+// grant), for the audit row.
+func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, error) {
+	if state == nil || len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
+		return Caller{}, unauthorized(api.CodeClientCertificateRequired, "present the client certificate your enrollment issued")
+	}
+	leaf := state.VerifiedChains[0][0]
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	id, err := g.authenticate(leaf, now())
+	if err != nil {
+		return Caller{}, err
+	}
+	c := Caller{Identity: id}
+	grant, err := g.Grants.GuardGrant(ctx, id.GrantID)
+	switch {
+	case errors.Is(err, fedstore.ErrNotFound):
+		return c, forbidden(api.CodeGrantUnknown, "no such grant")
+	case err != nil:
+		return c, errs.Wrap(errs.Internal, api.CodeInternal, "the grant could not be checked", err)
+	}
+	c.Grant = grant
+	return c, authorize(grant, id, leaf, now())
+}
+
+// authenticate is the 401 half: a client certificate of the federation provisioner
+// that carries a well-formed identity.
+func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Identity, error) {
+	// TLS checks validity at the handshake only; a kept-alive connection outlives it.
+	if !now.Before(leaf.NotAfter) {
+		return identity.Identity{}, unauthorized(api.CodeCertificateExpired, "the client certificate has expired: renew it")
+	}
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return identity.Identity{}, unauthorized(api.CodeNotAClientCertificate, "the certificate is not for client authentication")
+	}
+	if name, kid := provisionerOf(leaf); name != g.Provisioner || (g.ProvisionerKID != "" && kid != g.ProvisionerKID) {
+		return identity.Identity{}, unauthorized(api.CodeWrongProvisioner, "the certificate was not issued for federation")
+	}
+	id, err := identity.FromCertificate(leaf)
+	switch {
+	case errors.Is(err, identity.ErrMissing):
+		return id, unauthorized(api.CodeIdentityMissing, "the certificate carries no federation identity")
+	case err != nil:
+		return id, unauthorized(api.CodeIdentityMalformed, "the certificate's federation identity is malformed")
+	}
+	return id, nil
+}
+
+// authorize is the 403 half: the grant is active, unexpired, of an active peer, for
+// the certificate's subject, and the certificate is the grant's current one.
+func authorize(grant fedstore.Grant, id identity.Identity, leaf *x509.Certificate, now time.Time) error {
+	switch {
+	case grant.Status == "pending":
+		return forbidden(api.CodeGrantPending, "the grant is not active")
+	case grant.Status == "revoked":
+		return forbidden(api.CodeGrantRevoked, "the grant was revoked")
+	case grant.Status == "expired" || !now.Before(grant.ExpiresAt):
+		return forbidden(api.CodeGrantExpired, "the grant has expired")
+	case grant.Status != "active":
+		return forbidden(api.CodeGrantInactive, "the grant is not active")
+	case grant.PeerState != "active":
+		return forbidden(api.CodePeerNotActive, "the peer is not active")
+	case grant.SubjectUserID != id.SubjectUserID:
+		return forbidden(api.CodeSubjectMismatch, "the certificate's subject is not the grant's")
+	case grant.CertSerial != leaf.SerialNumber.String():
+		return forbidden(api.CodeStaleCertificate, "the certificate is not the grant's current one")
+	}
+	return nil
+}
+
+// jwkProvisionerType is step-ca's type number for JWK provisioners.
+const jwkProvisionerType = 1
+
+// provisionerOf reads step-ca's provisioner extension: SEQUENCE { type INTEGER,
+// name OCTET STRING, credentialID OCTET STRING, … }, returning the name and the
+// credential id of a JWK provisioner ("" when absent or malformed).
+func provisionerOf(cert *x509.Certificate) (name, credentialID string) {
+	for _, e := range cert.Extensions {
+		if !e.Id.Equal(api.OIDStepProvisioner) {
+			continue
+		}
+		var p struct {
+			Type         int
+			Name         []byte
+			CredentialID []byte
+			Rest         asn1.RawValue `asn1:"optional"`
+		}
+		rest, err := asn1.Unmarshal(e.Value, &p)
+		if err != nil || len(rest) != 0 || p.Type != jwkProvisionerType {
+			return "", ""
+		}
+		return string(p.Name), string(p.CredentialID)
+	}
+	return "", ""
+}

@@ -1,0 +1,145 @@
+// Package peers is the requesting side's outbound directory: the peers a local user
+// enrolled at, their credentials (the client key sealed at rest, bound to its row), and
+// one kept-alive client per peer whose certificate sits in a holder that can be
+// swapped (a renewal applies to the next connection).
+package peers
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
+)
+
+// place binds a peer's sealed key to its row and owner: copied into another row, it
+// does not open.
+func place(rowID, ownerUserID string) sealing.Place {
+	return sealing.Place{Table: "federation_peers", RowID: rowID, Owner: ownerUserID}
+}
+
+// SealKey seals a client key (PKCS#8 DER) for the peer row it will be stored in.
+func SealKey(keys *sealing.Keyring, rowID, ownerUserID string, der []byte) ([]byte, error) {
+	return keys.Seal(der, place(rowID, ownerUserID))
+}
+
+// Credentials unseals a peer's key and pairs it with the stored certificate and chain;
+// the key must be the certificate's. The key lives only in memory.
+func Credentials(keys *sealing.Keyring, row fedstore.Peer) (*tls.Certificate, error) {
+	der, err := keys.Open(row.KeySealed, place(row.ID, row.OwnerUserID))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: the sealed key does not open: %w", row.Name, err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: the unsealed key does not parse", row.Name)
+	}
+	var chain [][]byte
+	for rest := []byte(row.CertPEM + row.ChainPEM); ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		chain = append(chain, block.Bytes)
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("peer %s: no stored certificate", row.Name)
+	}
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: the stored certificate does not parse", row.Name)
+	}
+	pub, ok := key.(interface{ Public() crypto.PublicKey })
+	if !ok || !publicEqual(pub.Public(), leaf.PublicKey) {
+		return nil, fmt.Errorf("peer %s: the key does NOT match the stored certificate", row.Name)
+	}
+	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+}
+
+func publicEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}
+
+// Holder is a client certificate that can be swapped while connections use it.
+type Holder struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+// NewHolder holds cert.
+func NewHolder(cert *tls.Certificate) *Holder {
+	h := &Holder{}
+	h.cert.Store(cert)
+	return h
+}
+
+// Swap makes cert the one new connections present.
+func (h *Holder) Swap(cert *tls.Certificate) { h.cert.Store(cert) }
+
+// Current is the certificate new connections present.
+func (h *Holder) Current() *tls.Certificate { return h.cert.Load() }
+
+// GetClientCertificate is the tls.Config hook.
+func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return h.cert.Load(), nil
+}
+
+// Directory finds a local user's peers and keeps one client per peer.
+type Directory struct {
+	Fed  *fedstore.Store
+	Keys *sealing.Keyring
+
+	mu      sync.Mutex
+	clients map[string]*fedclient.Client // by peer row id
+}
+
+// Owned returns the active outbound peers a local user owns (never another user's).
+func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error) {
+	rows, err := d.Fed.OutboundPeers(ctx, ownerUserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fedclient.Peer, 0, len(rows))
+	for _, row := range rows {
+		c, err := d.client(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// client is the peer's kept-alive client, made on first use: its key is unsealed once
+// per process.
+func (d *Directory) client(row fedstore.Peer) (*fedclient.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.clients[row.ID]; ok {
+		return c, nil
+	}
+	cert, err := Credentials(d.Keys, row)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(row.CARootPEM)) {
+		return nil, errors.New("peer " + row.Name + ": the stored root does not parse")
+	}
+	holder := NewHolder(cert)
+	c := fedclient.NewClient(row.Name, row.URL, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13,
+		GetClientCertificate: holder.GetClientCertificate})
+	if d.clients == nil {
+		d.clients = map[string]*fedclient.Client{}
+	}
+	d.clients[row.ID] = c
+	return c, nil
+}
