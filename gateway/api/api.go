@@ -77,8 +77,12 @@ type FedListRequest struct {
 }
 
 // FedListResponse answers it; Truncated says the cap lowered the requested limit.
-type FedListResponse struct {
-	Items      []Item `json:"items"`
+type FedListResponse = FedListOf[Item]
+
+// FedListOf is the federation list body with items of type T (a client that does not
+// know the resource decodes FedListOf[map[string]any]).
+type FedListOf[T any] struct {
+	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
 	Truncated  bool   `json:"truncated"`
 }
