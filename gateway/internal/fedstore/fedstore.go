@@ -36,36 +36,36 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Peer is a federation peer, inbound or outbound.
 type Peer struct {
-	ID          string    `json:"id"`
-	Direction   string    `json:"direction"`
-	Name        string    `json:"name"`
-	State       string    `json:"state"`
-	OwnerUserID string    `json:"owner_user_id,omitempty"`
-	URL         string    `json:"url,omitempty"`
-	GrantID     string    `json:"grant_id,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	// Outbound credentials: never serialised.
-	CARootPEM string `json:"-"`
-	CertPEM   string `json:"-"`
-	ChainPEM  string `json:"-"`
-	KeySealed []byte `json:"-"`
+	ID          string
+	Direction   string
+	Name        string
+	State       string
+	OwnerUserID string
+	URL         string
+	GrantID     string
+	CreatedAt   time.Time
+	// Outbound credentials: never leave the gateway (the CLI prints api.Peer).
+	CARootPEM string
+	CertPEM   string
+	ChainPEM  string
+	KeySealed []byte
 }
 
 // Grant binds a peer to one subject user and a scope.
 type Grant struct {
-	ID            string      `json:"grant_id"`
-	PeerID        string      `json:"peer_id"`
-	Peer          string      `json:"peer"`
-	PeerState     string      `json:"peer_state"`
-	SubjectUserID string      `json:"subject_user_id"`
-	Scope         scope.Scope `json:"scope"`
-	Status        string      `json:"status"`
-	CertSerial    string      `json:"cert_serial,omitempty"`
-	CertNotAfter  *time.Time  `json:"cert_not_after,omitempty"`
-	ExpiresAt     time.Time   `json:"expires_at"`
-	RevokedReason string      `json:"revoked_reason,omitempty"`
-	CreatedAt     time.Time   `json:"created_at"`
-	UpdatedAt     time.Time   `json:"updated_at"`
+	ID            string
+	PeerID        string
+	Peer          string
+	PeerState     string
+	SubjectUserID string
+	Scope         scope.Scope
+	Status        string
+	CertSerial    string
+	CertNotAfter  *time.Time
+	ExpiresAt     time.Time
+	RevokedReason string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 func uniqueViolation(err error) bool {

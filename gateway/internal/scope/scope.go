@@ -28,14 +28,8 @@ const (
 // Federatable resources. Credentials, and anything else, never are.
 var Federatable = []string{"tasks", "notes", "memories"}
 
-// Scope is a grant's scope document.
-type Scope struct {
-	Resources         []string `json:"resources"`
-	ExcludedResources []string `json:"excluded_resources"`
-	IncludeTeams      []string `json:"include_teams"`
-	IncludePersonal   bool     `json:"include_personal"`
-	MaxRowsPerQuery   int      `json:"max_rows_per_query"`
-}
+// Scope is a grant's scope document (the wire shape api.Scope) with its rules.
+type Scope api.Scope
 
 // Error is a scope error naming its field.
 type Error struct {
