@@ -13,6 +13,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"
 	CodeInvalidRequest   = "invalid_request"
 	CodeInvalidID        = "invalid_id"
+	CodeInvalidCursor    = "invalid_cursor"
 	CodeAuditUnavailable = "audit_unavailable"
 
 	// The local API.

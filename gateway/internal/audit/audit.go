@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +31,33 @@ type Entry struct {
 	Detail    string // never a secret, nor a token beyond its first 8 characters
 }
 
+// Bounds of each field: whatever a client managed to put into an entry, a row costs
+// the site at most about a kilobyte.
+const (
+	maxShort  = 64  // request id, outcome, reason
+	maxAction = 128 // "<METHOD> <route template>" or an admin action
+	maxDetail = 512
+)
+
+// bounded cuts every field to its bound, on a UTF-8 boundary.
+func (e Entry) bounded() Entry {
+	e.RequestID, e.Outcome, e.Reason = cut(e.RequestID, maxShort), cut(e.Outcome, maxShort), cut(e.Reason, maxShort)
+	e.Actor, e.Action = cut(e.Actor, maxAction), cut(e.Action, maxAction)
+	e.Detail = cut(e.Detail, maxDetail)
+	return e
+}
+
+func cut(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // Writer appends entries; the serving pipeline refuses what it cannot audit.
 type Writer interface {
 	Append(ctx context.Context, e Entry) error
@@ -45,6 +74,7 @@ const auditLock = 0x61756474 // "audt"
 
 // Append writes an entry, chained to the previous row's hash.
 func (l *Log) Append(ctx context.Context, e Entry) error {
+	e = e.bounded()
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
 		return err

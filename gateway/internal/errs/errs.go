@@ -89,10 +89,12 @@ func Wrap(kind Kind, code, message string, cause error) *Error {
 
 // From maps any error to what a client may see. An *Error anywhere in the chain
 // decides; wrapping an Invalid one with fmt.Errorf("%w: …") adds detail the caller
-// reads (the store says which input was wrong that way). A request body over its
+// reads (the store says which input was wrong that way). A wire type's *api.FieldError
+// is 400 with its code. A request body over its
 // limit is 413. Anything else is a 500 whose message points at the log.
 func From(err error) *Error {
 	var e *Error
+	var field *api.FieldError
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
@@ -100,6 +102,8 @@ func From(err error) *Error {
 			return &Error{Kind: e.Kind, Code: e.Code, Message: err.Error(), Cause: e.Cause}
 		}
 		return e
+	case errors.As(err, &field):
+		return New(Invalid, field.Code, "%s", field.Message)
 	case errors.As(err, &tooBig):
 		return New(TooLarge, api.CodeBodyTooLarge, "the request body is over %d bytes", tooBig.Limit)
 	}

@@ -70,8 +70,8 @@ func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResp
 	}
 	// The body and the CSR are checked before the token is spent: a bad request
 	// leaves the token usable.
-	if req.Token == "" {
-		return nil, trail{}, errs.New(errs.Invalid, api.CodeInvalidToken, "token must be a non-empty string")
+	if err := req.Validate(); err != nil {
+		return nil, trail{}, err
 	}
 	t := trail{detail: "token " + enrollment.Loggable(req.Token)}
 	csrPEM, err := checkCSR(req.CSRPEM)

@@ -79,8 +79,8 @@ func (s *Server) Handler() http.Handler {
 	g.Handle("/capabilities", run(s, s.capabilities)).Methods(http.MethodGet)
 	g.Handle("/list/{resource}", run(s, s.list)).Methods(http.MethodPost)
 	g.Handle("/get/{resource}/{id}", run(s, s.get)).Methods(http.MethodPost)
-	g.NotFoundHandler = guarded(s, errNoEndpoint)
-	g.MethodNotAllowedHandler = guarded(s, errMethod)
+	g.NotFoundHandler = guarded(s, g)
+	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Log)
 	return httpx.RequestID(httpx.LimitBody(s.Log, r))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,7 +53,7 @@ func run[B, R any](s *Server, v verb[B, R]) http.Handler {
 		if err == nil {
 			res, err = v(ctx, req)
 		}
-		if err := s.audit(r, req.caller, err, res.rows); err != nil {
+		if err := s.audit(r, req.caller, err, res.rows, req.id); err != nil {
 			httpx.WriteError(w, r, s.Log, err)
 			return
 		}
@@ -88,38 +89,59 @@ func prepare[B any](r *http.Request, req request[B]) (request[B], error) {
 			return req, err
 		}
 	}
+	if v, ok := any(req.body).(interface{ Validate() error }); ok {
+		return req, v.Validate()
+	}
 	return req, nil
 }
 
 // guarded answers a path or method no verb serves: the guard still decides first, so
 // without a certificate it is 401 (audited) and only a caller it lets through learns
-// that the endpoint does not exist.
-func guarded(s *Server, miss func(*http.Request) error) http.Handler {
+// that the endpoint does not exist (404) or takes other methods (405 with Allow).
+func guarded(s *Server, routes *mux.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := s.Guard.Check(r.Context(), r.TLS)
 		if err != nil {
-			if aerr := s.audit(r, caller, err, 0); aerr != nil {
+			if aerr := s.audit(r, caller, err, 0, ""); aerr != nil {
 				err = aerr
 			}
 			httpx.WriteError(w, r, s.Log, err)
 			return
 		}
-		httpx.WriteError(w, r, s.Log, miss(r))
+		if allow := allowedMethods(routes, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			httpx.WriteError(w, r, s.Log, errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed,
+				"this endpoint takes %s", strings.Join(allow, " or ")))
+			return
+		}
+		httpx.WriteError(w, r, s.Log, errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint"))
 	})
 }
 
-func errNoEndpoint(*http.Request) error {
-	return errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
-}
-
-func errMethod(r *http.Request) error {
-	return errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "method %s not allowed here", r.Method)
+// allowedMethods are the methods a route serves at the request's path. (gorilla/mux
+// loses a subrouter's method mismatch to the next route's prefix match, so the
+// router is asked once per method instead.)
+func allowedMethods(routes *mux.Router, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if routes.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // audit writes the request's one row: allowed with its row count, or the refusal's
-// outcome and reason code. A row that cannot be written refuses the request (503).
-func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int) error {
-	e := audit.Entry{RequestID: httpx.ID(r.Context()), Actor: "peer", Action: r.Method + " " + routeOf(r),
+// outcome and reason code; with the id a get asked for (validated, so bounded). A row
+// that cannot be written refuses the request (503).
+func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int, id string) error {
+	e := audit.Entry{RequestID: httpx.ID(r.Context()), Actor: "peer", Action: methodOf(r) + " " + routeOf(r),
 		Outcome: api.OutcomeAllowed, Reason: api.ReasonOK, GrantID: c.Identity.GrantID, PeerID: c.Grant.PeerID}
 	if c.Grant.Peer != "" {
 		e.Actor = "peer:" + c.Grant.Peer
@@ -130,6 +152,9 @@ func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int)
 	} else {
 		e.Detail = "rows " + strconv.Itoa(rows)
 	}
+	if id != "" {
+		e.Detail = strings.TrimPrefix(e.Detail+", id "+id, ", ")
+	}
 	// The row is written even when the client hung up: it records what was decided.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
@@ -137,6 +162,17 @@ func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int)
 		return errs.Wrap(errs.Unavailable, api.CodeAuditUnavailable, "the request could not be audited, so it is refused: try again", err)
 	}
 	return nil
+}
+
+// methodOf is the request's method if it is one HTTP defines, else "other": the
+// method is the client's to choose, so it never reaches the audit row verbatim.
+func methodOf(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return r.Method
+	}
+	return "other"
 }
 
 // routeOf is the route template of a request (a bounded label), or "unmatched".

@@ -95,6 +95,7 @@ type exchange struct {
 
 type result struct {
 	status int
+	header http.Header
 	body   []byte
 	audit  *fakeAudit
 	store  *fakeStore
@@ -110,7 +111,7 @@ func serve(t *testing.T, g Guard, st *fakeStore, au *fakeAudit, x exchange) resu
 	}
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(x.method, x.path, body))
-	return result{status: rec.Code, body: rec.Body.Bytes(), audit: au, store: st}
+	return result{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes(), audit: au, store: st}
 }
 
 func errorCode(t *testing.T, b []byte) string {
@@ -149,6 +150,12 @@ func TestRunnerRefuses(t *testing.T) {
 		{"upper-case id", ok, exchange{"POST", Prefix + "/get/notes/" + strings.ToUpper(rowID), ""}, 400, api.CodeInvalidID, api.OutcomeDenied},
 		{"malformed body", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": "x"}`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
 		{"unknown field", ok, exchange{"POST", Prefix + "/list/tasks", `{"scope": {}}`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
+		{"a fractional limit", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": 1.5}`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
+		{"an array body", ok, exchange{"POST", Prefix + "/list/tasks", `[]`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
+		{"a field twice", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": 1, "limit": 2}`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
+		{"a status not of the list", ok, exchange{"POST", Prefix + "/list/tasks", `{"filter": {"status": "DONE"}}`}, 400, api.CodeInvalidStatus, api.OutcomeDenied},
+		{"a team that is not a uuid", ok, exchange{"POST", Prefix + "/list/tasks", `{"filter": {"team_id": "core"}}`}, 400, api.CodeInvalidTeamID, api.OutcomeDenied},
+		{"a negative limit", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": -1}`}, 400, api.CodeInvalidLimit, api.OutcomeDenied},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,5 +244,52 @@ func TestUnknownEndpointBehindAPassingGuard(t *testing.T) {
 	r := serve(t, fakeGuard{caller: activeCaller()}, &fakeStore{}, &fakeAudit{}, exchange{"GET", Prefix + "/nothing", ""})
 	if r.status != 404 || errorCode(t, r.body) != api.CodeNotFound || len(r.store.rows) != 0 {
 		t.Fatalf("got %d %s", r.status, r.body)
+	}
+}
+
+func TestWrongMethodBehindAPassingGuard(t *testing.T) {
+	r := serve(t, fakeGuard{caller: activeCaller()}, &fakeStore{}, &fakeAudit{}, exchange{"GET", Prefix + "/list/tasks", ""})
+	if r.status != 405 || errorCode(t, r.body) != api.CodeMethodNotAllowed || r.header.Get("Allow") != "POST" {
+		t.Fatalf("got %d %v %s", r.status, r.header, r.body)
+	}
+	if len(r.store.rows) != 0 {
+		t.Error("a wrong method read the store")
+	}
+}
+
+func TestMessagesNameTheFieldNotGoTypes(t *testing.T) {
+	ok := fakeGuard{caller: activeCaller()}
+	for body, field := range map[string]string{`{"limit": 1.5}`: "/limit", `[]`: "body", `{"filter": {"status": 1}}`: "/filter/status"} {
+		r := serve(t, ok, &fakeStore{}, &fakeAudit{}, exchange{"POST", Prefix + "/list/tasks", body})
+		var e api.ErrorBody
+		_ = json.Unmarshal(r.body, &e)
+		if !strings.Contains(e.Error.Message, field) {
+			t.Errorf("%s: %q does not name %s", body, e.Error.Message, field)
+		}
+		for _, goWord := range []string{"Go ", "int", "api.", "struct", "unmarshal"} {
+			if strings.Contains(e.Error.Message, goWord) {
+				t.Errorf("%s: %q speaks Go (%q)", body, e.Error.Message, goWord)
+			}
+		}
+	}
+}
+
+func TestAnAttackerSizedMethodIsNotAudited(t *testing.T) {
+	au := &fakeAudit{}
+	refused := fakeGuard{err: errs.New(errs.Unauthenticated, api.CodeClientCertificateRequired, "no certificate")}
+	r := serve(t, refused, &fakeStore{}, au, exchange{strings.Repeat("A", 60000), Prefix + "/list/tasks", ""})
+	if r.status != 401 || len(au.entries) != 1 {
+		t.Fatalf("got %d, %d rows", r.status, len(au.entries))
+	}
+	if a := au.entries[0].Action; !strings.HasPrefix(a, "other ") || len(a) > 100 {
+		t.Errorf("the audit action is %d bytes: %.40q…", len(a), a)
+	}
+}
+
+func TestAGetRecordsTheRowIDItRead(t *testing.T) {
+	au := &fakeAudit{}
+	serve(t, fakeGuard{caller: activeCaller()}, &fakeStore{}, au, exchange{"POST", Prefix + "/get/notes/" + rowID, ""})
+	if len(au.entries) != 1 || !strings.Contains(au.entries[0].Detail, rowID) {
+		t.Errorf("audit rows %+v", au.entries)
 	}
 }

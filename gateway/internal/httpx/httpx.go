@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
+	"github.com/mosaic-federation/mosaic/gateway/internal/strictjson"
 )
 
 // MaxBody is the largest request body any endpoint reads.
@@ -94,26 +94,16 @@ func Deadline(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-// Decode reads a JSON body strictly (unknown fields refused, one value, at most
-// MaxBody bytes: a larger body is a *http.MaxBytesError, which renders as 413).
+// Decode reads a JSON body strictly (strictjson: unknown or duplicate fields, wrong
+// types and trailing data refused, the message naming the field), at most MaxBody
+// bytes: a larger body is a *http.MaxBytesError, which renders as 413.
 func Decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return errs.New(errs.Invalid, api.CodeInvalidBody, "the body is not the expected JSON: %v", err)
+	err := strictjson.Decode(http.MaxBytesReader(nil, r.Body, MaxBody), v)
+	var bad *strictjson.Error
+	if errors.As(err, &bad) {
+		return errs.New(errs.Invalid, api.CodeInvalidBody, "%s", bad.Error())
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return errs.New(errs.Invalid, api.CodeInvalidBody, "the body holds more than one JSON value")
-	}
-	return nil
+	return err
 }
 
 // NotFound and MethodNotAllowed answer in the envelope too.

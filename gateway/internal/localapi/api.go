@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
@@ -242,14 +241,10 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 		}
 		o.Filter.UpdatedSince = &t
 	}
-	if o.Filter.Status != "" && !validStatus(o.Filter.Status) {
-		return o, errs.New(errs.Invalid, api.CodeInvalidStatus, "status must be open, in_progress or done")
+	if len(o.Cursor) > api.MaxCursor {
+		return o, errs.New(errs.Invalid, api.CodeInvalidCursor, "cursor must be at most %d bytes", api.MaxCursor)
 	}
-	return o, nil
-}
-
-func validStatus(s string) bool {
-	return s == api.StatusOpen || s == api.StatusInProgress || s == api.StatusDone
+	return o, o.Filter.Validate()
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
@@ -259,7 +254,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.cfg.Log, err)
 		return
 	}
-	if !canonicalUUID(v["id"]) {
+	if !api.CanonicalUUID(v["id"]) {
 		httpx.WriteError(w, r, a.cfg.Log, errs.New(errs.Invalid, api.CodeInvalidID, "the id must be a canonical lowercase UUID"))
 		return
 	}
@@ -273,11 +268,6 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: api.WithSource(item, SourceLocal)})
-}
-
-func canonicalUUID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
 }
 
 // getRemote fetches one row from a peer: the peer's 404 and 403 pass through as

@@ -85,7 +85,7 @@ func (a *API) createItem(r *http.Request, resource string, u store.User) (api.It
 		}
 	}
 	if team != nil {
-		if !canonicalUUID(*team) {
+		if !api.CanonicalUUID(*team) {
 			return nil, errs.New(errs.Invalid, api.CodeInvalidTeamID, "team_id must be a canonical lowercase UUID")
 		}
 		if ok, err := a.cfg.Store.IsMember(ctx, *team, u.ID); err != nil {
@@ -121,7 +121,7 @@ func dueAt(t **time.Time) error {
 }
 
 func status(s string) error {
-	if !validStatus(s) {
+	if !api.ValidStatus(s) {
 		return errs.New(errs.Invalid, api.CodeInvalidStatus, "status must be open, in_progress or done")
 	}
 	return nil
