@@ -62,7 +62,7 @@ const (
 	CodeUnreachable           = "unreachable"
 	CodeTLSVerificationFailed = "tls_verification_failed"
 	CodeReadFailed            = "read_failed"
-	CodeBadResponse           = "bad_response"
+	CodeInvalidResponse       = "invalid_response"
 	CodePeerError             = "peer_error"
 	CodeUnknown               = "unknown"
 )
@@ -76,9 +76,4 @@ const (
 	ReasonConflict          = "conflict"
 	ReasonInvalidScope      = "invalid_scope"
 	ReasonInvalidTransition = "invalid_transition"
-	ReasonMalformedBody     = "malformed_body"
-	ReasonMalformedToken    = "malformed_token"
-	ReasonTokenLookupFailed = "token_lookup_failed"
-	ReasonGrantLookupFailed = "grant_lookup_failed"
-	ReasonActivationFailed  = "activation_failed"
 )

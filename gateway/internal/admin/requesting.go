@@ -40,8 +40,11 @@ func (a *Admin) AddPeer(ctx context.Context, req AddPeerRequest) (api.PeerAdded,
 	if a.Keys == nil {
 		return api.PeerAdded{}, errors.New("sealing_key_file: no sealing keys to keep the peer's key with")
 	}
-	if _, err := a.Fed.OutboundPeer(ctx, owner, req.Name); err == nil {
+	switch _, err := a.Fed.OutboundPeer(ctx, owner, req.Name); {
+	case err == nil:
 		return api.PeerAdded{}, fmt.Errorf("--name: %s already has a peer named %q", req.LocalUser, req.Name)
+	case !errors.Is(err, fedstore.ErrNotFound): // before the token is spent, not after
+		return api.PeerAdded{}, err
 	}
 	inv, err := enrollment.Parse(req.URL)
 	if err != nil {

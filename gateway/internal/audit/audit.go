@@ -64,10 +64,19 @@ type Writer interface {
 }
 
 // Log is the audit log of one site, in its PostgreSQL.
-type Log struct{ pool *pgxpool.Pool }
+type Log struct {
+	pool *pgxpool.Pool
+	// writers bounds the appends holding a connection: they queue behind one lock
+	// anyway, so more would only take connections from everything else on the pool
+	// (a flood of refusals must not starve the API).
+	writers chan struct{}
+}
+
+// maxWriters is how many appends of a process hold a connection at once.
+const maxWriters = 2
 
 // New is the log over the site's pool (the schema is migrated with the native tables).
-func New(pool *pgxpool.Pool) *Log { return &Log{pool: pool} }
+func New(pool *pgxpool.Pool) *Log { return &Log{pool: pool, writers: make(chan struct{}, maxWriters)} }
 
 // auditLock serialises appends so each row chains to the one before it.
 const auditLock = 0x61756474 // "audt"
@@ -75,6 +84,12 @@ const auditLock = 0x61756474 // "audt"
 // Append writes an entry, chained to the previous row's hash.
 func (l *Log) Append(ctx context.Context, e Entry) error {
 	e = e.bounded()
+	select {
+	case l.writers <- struct{}{}:
+		defer func() { <-l.writers }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
 		return err

@@ -76,6 +76,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if !ok || jwk.IsPublic() {
 		return nil, fmt.Errorf("caclient: provisioner %q: the key is not a private signing key", cfg.Provisioner)
 	}
+	// The key id is what the guard matches issued certificates against: it must be
+	// there, and be the decrypted key's own.
+	if kid == "" || (jwk.KeyID != "" && jwk.KeyID != kid) {
+		return nil, fmt.Errorf("caclient: provisioner %q: the CA lists no key id for it, or one that is not its key's", cfg.Provisioner)
+	}
 	c.key, c.kid = signer, kid
 	return c, nil
 }

@@ -74,6 +74,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
+// Is makes errors of one kind and code the same error for errors.Is, so a message
+// can say what was wrong without breaking a comparison with a sentinel.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Kind == e.Kind && t.Code == e.Code
+}
+
 // Status is the error's HTTP status.
 func (e *Error) Status() int { return e.Kind.Status() }
 
@@ -88,19 +95,16 @@ func Wrap(kind Kind, code, message string, cause error) *Error {
 }
 
 // From maps any error to what a client may see. An *Error anywhere in the chain
-// decides; wrapping an Invalid one with fmt.Errorf("%w: …") adds detail the caller
-// reads (the store says which input was wrong that way). A wire type's *api.FieldError
-// is 400 with its code. A request body over its
-// limit is 413. Anything else is a 500 whose message points at the log.
+// decides, with its own Message only: text that wraps it (fmt.Errorf, errors.Join) is
+// never sent, so no cause can reach a client by accident. A wire type's
+// *api.FieldError is 400 with its code. A request body over its limit is 413.
+// Anything else is a 500 whose message points at the log.
 func From(err error) *Error {
 	var e *Error
 	var field *api.FieldError
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
-		if e.Kind == Invalid && error(e) != err {
-			return &Error{Kind: e.Kind, Code: e.Code, Message: err.Error(), Cause: e.Cause}
-		}
 		return e
 	case errors.As(err, &field):
 		return New(Invalid, field.Code, "%s", field.Message)

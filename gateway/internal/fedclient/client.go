@@ -58,8 +58,15 @@ func (c *Client) List(ctx context.Context, resource string, req api.FedListReque
 		Items      []map[string]any `json:"items"`
 		NextCursor string           `json:"next_cursor"`
 	}
-	err := c.call(ctx, "/list/"+resource, req, &out)
-	return ListResult{Items: out.Items, NextCursor: out.NextCursor}, err
+	if err := c.call(ctx, "/list/"+resource, req, &out); err != nil {
+		return ListResult{}, err
+	}
+	for _, it := range out.Items {
+		if it == nil { // a peer's answer is untrusted input: every item must be an object
+			return ListResult{}, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
+		}
+	}
+	return ListResult{Items: out.Items, NextCursor: out.NextCursor}, nil
 }
 
 // Get calls POST /get/{resource}/{id} at the peer.
@@ -67,8 +74,13 @@ func (c *Client) Get(ctx context.Context, resource, id string) (map[string]any, 
 	var out struct {
 		Item map[string]any `json:"item"`
 	}
-	err := c.call(ctx, "/get/"+resource+"/"+id, nil, &out)
-	return out.Item, err
+	if err := c.call(ctx, "/get/"+resource+"/"+id, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Item == nil {
+		return nil, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
+	}
+	return out.Item, nil
 }
 
 func (c *Client) call(ctx context.Context, path string, body, out any) error {
@@ -91,7 +103,7 @@ func (c *Client) call(ctx context.Context, path string, body, out any) error {
 		return refusal(c.name, resp.StatusCode, raw)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return &PeerError{Peer: c.name, Code: api.CodeBadResponse}
+		return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResp
 		t.detail = "grant " + grant.Status + ", peer " + grant.PeerState
 		return nil, t, errNotPending
 	}
-	signed, err := e.issue(ctx, csrPEM, grant)
+	signed, err := e.issue(ctx, httpx.ID(r.Context()), csrPEM, grant)
 	if err != nil {
 		t.detail = ""
 		return nil, t, err
@@ -108,7 +108,7 @@ func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResp
 	serial := signed.Leaf.SerialNumber.String()
 	t.detail = "serial " + serial
 	if err := e.Fed.ActivateGrant(ctx, grant.ID, serial, signed.Leaf.NotAfter); err != nil {
-		t.detail += " " + e.discard(ctx, serial)
+		t.detail += " " + e.discard(ctx, httpx.ID(r.Context()), serial)
 		if errors.Is(err, fedstore.ErrTransition) {
 			return nil, t, errNotPending
 		}
@@ -127,12 +127,12 @@ func (e *Enroller) enroll(ctx context.Context, r *http.Request) (*api.EnrollResp
 var errNotPending = errs.New(errs.Conflict, api.CodeGrantNotPending, "the grant is no longer pending")
 
 // issue has step-ca sign the CSR with the grant's identity in signed token claims.
-func (e *Enroller) issue(ctx context.Context, csrPEM []byte, grant fedstore.Grant) (*caclient.Signed, error) {
+func (e *Enroller) issue(ctx context.Context, rid string, csrPEM []byte, grant fedstore.Grant) (*caclient.Signed, error) {
 	ictx, cancel := context.WithTimeout(ctx, 15*time.Second) // well inside the requesting side's patience
 	defer cancel()
 	signed, err := e.CA.IssueFederation(ictx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID})
 	if err != nil {
-		e.Log.Error("enrollment: certificate issuance failed", "grant_id", grant.ID, "err", err)
+		e.Log.Error("enrollment: certificate issuance failed", "request_id", rid, "grant_id", grant.ID, "err", err)
 		return nil, errs.Wrap(errs.BadGateway, api.CodeIssuanceFailed,
 			"the site's CA did not issue a valid federation certificate; the site's administrator has the details", err)
 	}
@@ -141,9 +141,9 @@ func (e *Enroller) issue(ctx context.Context, csrPEM []byte, grant fedstore.Gran
 
 // discard revokes a certificate that was issued but will not be used, and says how
 // that went for the audit row.
-func (e *Enroller) discard(ctx context.Context, serial string) string {
+func (e *Enroller) discard(ctx context.Context, rid, serial string) string {
 	if err := e.CA.Revoke(ctx, serial, "grant no longer pending"); err != nil {
-		e.Log.Error("enrollment: revoking the discarded certificate failed", "serial", serial, "err", err)
+		e.Log.Error("enrollment: revoking the discarded certificate failed", "request_id", rid, "serial", serial, "err", err)
 		return "NOT revoked (see the gateway log)"
 	}
 	return "revoked"

@@ -83,8 +83,12 @@ func (s *Server) Handler() http.Handler {
 	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Log)
-	return httpx.RequestID(httpx.LimitBody(s.Log, r))
+	return httpx.RequestID(httpx.LimitBody(s.Log, httpx.Deadline(RequestTimeout, r)))
 }
+
+// RequestTimeout bounds every federation request's context, so a slow query stops
+// even while its client waits (WriteTimeout alone does not cancel the handler).
+const RequestTimeout = 30 * time.Second
 
 // Serve listens until ctx ends, then shuts down with a fresh deadline.
 func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, log *slog.Logger) error {

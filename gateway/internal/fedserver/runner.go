@@ -96,8 +96,8 @@ func prepare[B any](r *http.Request, req request[B]) (request[B], error) {
 }
 
 // guarded answers a path or method no verb serves: the guard still decides first, so
-// without a certificate it is 401 (audited) and only a caller it lets through learns
-// that the endpoint does not exist (404) or takes other methods (405 with Allow).
+// without a certificate it is 401 and only a caller it lets through learns that the
+// endpoint does not exist (404) or takes other methods (405 with Allow); audited alike.
 func guarded(s *Server, routes *mux.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := s.Guard.Check(r.Context(), r.TLS)
@@ -108,13 +108,17 @@ func guarded(s *Server, routes *mux.Router) http.Handler {
 			httpx.WriteError(w, r, s.Log, err)
 			return
 		}
-		if allow := allowedMethods(routes, r); len(allow) > 0 {
+		err = errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
+		allow := allowedMethods(routes, r)
+		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			httpx.WriteError(w, r, s.Log, errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed,
-				"this endpoint takes %s", strings.Join(allow, " or ")))
-			return
+			err = errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or "))
 		}
-		httpx.WriteError(w, r, s.Log, errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint"))
+		if aerr := s.audit(r, caller, err, 0, ""); aerr != nil {
+			w.Header().Del("Allow")
+			err = aerr
+		}
+		httpx.WriteError(w, r, s.Log, err)
 	})
 }
 

@@ -245,6 +245,9 @@ func TestUnknownEndpointBehindAPassingGuard(t *testing.T) {
 	if r.status != 404 || errorCode(t, r.body) != api.CodeNotFound || len(r.store.rows) != 0 {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
+	if len(r.audit.entries) != 1 || r.audit.entries[0].Reason != api.CodeNotFound {
+		t.Errorf("audit rows %+v, want one not_found", r.audit.entries)
+	}
 }
 
 func TestWrongMethodBehindAPassingGuard(t *testing.T) {
@@ -254,6 +257,9 @@ func TestWrongMethodBehindAPassingGuard(t *testing.T) {
 	}
 	if len(r.store.rows) != 0 {
 		t.Error("a wrong method read the store")
+	}
+	if len(r.audit.entries) != 1 || r.audit.entries[0].Reason != api.CodeMethodNotAllowed {
+		t.Errorf("audit rows %+v, want one method_not_allowed", r.audit.entries)
 	}
 }
 

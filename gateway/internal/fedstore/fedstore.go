@@ -166,6 +166,13 @@ func scanGrant(row pgx.Row) (Grant, error) {
 	if err == nil {
 		err = json.Unmarshal(raw, &g.Scope)
 	}
+	if err == nil {
+		// A stored scope is checked on every read, so a row edited in the database
+		// (credentials added, say) fails closed instead of widening a grant.
+		if verr := g.Scope.Validate(); verr != nil {
+			err = fmt.Errorf("grant %s: the stored scope is not valid: %w", g.ID, verr)
+		}
+	}
 	return g, err
 }
 

@@ -37,6 +37,7 @@ type Guard struct {
 	Provisioner string // the provisioner federation certificates must come from
 	// ProvisionerKID is that provisioner's key id, which step-ca records as the
 	// credential id: a provisioner of the same name with another key does not pass.
+	// Required: an empty one matches no certificate.
 	ProvisionerKID string
 	Now            func() time.Time // nil: time.Now
 }
@@ -84,7 +85,7 @@ func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Id
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return identity.Identity{}, unauthorized(api.CodeNotAClientCertificate, "the certificate is not for client authentication")
 	}
-	if name, kid := provisionerOf(leaf); name != g.Provisioner || (g.ProvisionerKID != "" && kid != g.ProvisionerKID) {
+	if name, kid := provisionerOf(leaf); name != g.Provisioner || g.ProvisionerKID == "" || kid != g.ProvisionerKID {
 		return identity.Identity{}, unauthorized(api.CodeWrongProvisioner, "the certificate was not issued for federation")
 	}
 	id, err := identity.FromCertificate(leaf)

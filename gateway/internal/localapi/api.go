@@ -197,9 +197,17 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, resource strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			name := "federated:" + p.Name()
+			defer func() {
+				// A peer's answer must never take the process down: whatever slipped
+				// past the transport's checks makes that source an error.
+				if r := recover(); r != nil {
+					out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: api.CodeInvalidResponse}}
+					a.cfg.Log.Error("peer answer could not be handled", "peer", p.Name(), "resource", resource)
+				}
+			}()
 			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
 			defer cancel()
-			name := "federated:" + p.Name()
 			res, err := p.List(pctx, resource, req)
 			if err != nil {
 				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: fedclient.Code(err)}}

@@ -144,7 +144,7 @@ type Rows struct {
 // Authorize is the scope stage of the serving pipeline: a resource the scope does not
 // allow (credentials never are) is 403; otherwise the subject's effective rows of it.
 func (s Scope) Authorize(subjectUserID, resource string) (Rows, error) {
-	if !s.Allows(resource) {
+	if !s.Allows(resource) || !slices.Contains(Federatable, resource) {
 		return Rows{}, errs.New(errs.Forbidden, api.CodeResourceNotInScope, "the grant does not cover %q", resource)
 	}
 	return Rows{subject: subjectUserID, resource: resource, personal: s.IncludePersonal, teams: slices.Clone(s.IncludeTeams)}, nil

@@ -65,7 +65,7 @@ func specOf(table string) (tableSpec, error) {
 			return t, nil
 		}
 	}
-	return tableSpec{}, fmt.Errorf("%w: no table %q", ErrInvalid, table)
+	return tableSpec{}, invalid("no table %q", table)
 }
 
 // selectExpr reads a column so that both engines scan into the same Go types.

@@ -136,7 +136,7 @@ func (s *sqlStore) PutCredential(ctx context.Context, c Credential) error {
 
 func (s *sqlStore) Count(ctx context.Context, table string) (int64, error) {
 	if !slices.Contains(Tables, table) {
-		return 0, fmt.Errorf("%w: no table %q", ErrInvalid, table)
+		return 0, invalid("no table %q", table)
 	}
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
@@ -284,20 +284,20 @@ func (s *sqlStore) GetGranted(ctx context.Context, rows scope.Rows, id string) (
 func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions, n *narrowing) (Page, error) {
 	r, ok := resources[name]
 	if !ok {
-		return Page{}, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
+		return Page{}, invalid("unknown resource %q", name)
 	}
 	if err := validID(userID); err != nil {
 		return Page{}, err
 	}
 	if o.Limit <= 0 {
-		return Page{}, fmt.Errorf("%w: limit must be positive", ErrInvalid)
+		return Page{}, invalid("limit must be positive")
 	}
 	var where []string
 	var args []any
 	f := o.Filter
 	switch {
 	case f.Status != "" && !r.status:
-		return Page{}, fmt.Errorf("%w: %s have no status", ErrInvalid, name)
+		return Page{}, invalid("%s have no status", name)
 	case f.Status != "":
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
@@ -309,7 +309,7 @@ func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions,
 	}
 	if f.UpdatedSince != nil {
 		if !r.updated {
-			return Page{}, fmt.Errorf("%w: %s have no updated_at", ErrInvalid, name)
+			return Page{}, invalid("%s have no updated_at", name)
 		}
 		where, args = append(where, "updated_at >= ?"), append(args, s.d.ts(*f.UpdatedSince))
 	}
@@ -364,7 +364,7 @@ func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions,
 func (s *sqlStore) get(ctx context.Context, userID, name, id string, n *narrowing) (api.Item, error) {
 	r, ok := resources[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown resource %q", ErrInvalid, name)
+		return nil, invalid("unknown resource %q", name)
 	}
 	if err := checkIDs(&userID, &id); err != nil {
 		return nil, err
@@ -406,7 +406,7 @@ func encodeCursor(at time.Time, id string) string {
 }
 
 func decodeCursor(c string) (time.Time, string, error) {
-	bad := fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	bad := invalid("malformed cursor")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return time.Time{}, "", bad

@@ -116,7 +116,7 @@ func toTime(src any) (time.Time, error) {
 func validID(id string) error {
 	u, err := uuid.Parse(id)
 	if err != nil || u.String() != id {
-		return fmt.Errorf("%w: %q is not a canonical lowercase UUID", ErrInvalid, id)
+		return invalid("an id is not a canonical lowercase UUID")
 	}
 	return nil
 }

@@ -13,13 +13,18 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 )
 
-// Errors the layers above map to statuses (errs.From). Wrap ErrInvalid with
-// fmt.Errorf("%w: …") to tell the caller which input was wrong; ErrNotFound always
-// reads the same, so a row's existence never leaks.
+// Errors the layers above map to statuses (errs.From). invalid says which input was
+// wrong (errors.Is(err, ErrInvalid) holds for it); ErrNotFound always reads the same,
+// so a row's existence never leaks.
 var (
 	ErrNotFound = errs.New(errs.NotFound, api.CodeNotFound, "no such item")
 	ErrInvalid  = errs.New(errs.Invalid, api.CodeInvalidRequest, "invalid input")
 )
+
+// invalid is an ErrInvalid whose message says what was wrong, in our words only.
+func invalid(format string, args ...any) error {
+	return errs.New(errs.Invalid, api.CodeInvalidRequest, "invalid input: "+format, args...)
+}
 
 // Viewer is whose native RBAC a read applies.
 type Viewer struct{ UserID string }
