@@ -3,8 +3,8 @@ package process
 import (
 	"context"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // StartGateway writes <site>/<name>.json on two free ports and runs `gateway serve` on it.

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // Leftovers lists the live processes of a run as "pid N".

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // Config says where the backend finds its programs.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // pairs reads an argv of "--flag value" pairs.

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // freePorts asks the kernel for n free loopback ports. Between closing them and the

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // StartCA initialises a standalone step-ca non-interactively with the host's `step`,

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process/internal/proc"
 )
 
 // StartValkey starts a Valkey (or Redis) server on a free port and waits for PING.
