@@ -12,6 +12,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 var _ = Describe("The harness command", Label("harness"), func() {
@@ -61,13 +62,13 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		b, err := os.ReadFile(statePath)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(json.Unmarshal(b, &owner)).To(Succeed())
-		Expect(world.Leftovers(d.RunDir)).NotTo(BeEmpty())
+		Expect(process.Pids(d.RunDir)).NotTo(BeEmpty())
 
 		down := harness("down")
 		Expect(down.ExitCode()).To(Equal(0))
-		Expect(world.Alive(owner.Pid)).To(BeFalse())
+		Expect(process.Alive(owner.Pid)).To(BeFalse())
 		Expect(owner.Pid).NotTo(BeZero())
-		Eventually(func() []int { return world.Leftovers(d.RunDir) }).
+		Eventually(func() []int { return process.Pids(d.RunDir) }).
 			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
 		Expect(d.RunDir).NotTo(BeADirectory())
 		Expect(statePath).NotTo(BeAnExistingFile())

@@ -16,6 +16,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // doctorReport is `gateway doctor --json`.
@@ -119,7 +120,7 @@ var _ = Describe("Tiers: refusing to start", Label("M1"), Serial, func() {
 var _ = Describe("Tiers: pgvector", Label("M1"), func() {
 	It("[M1-4a] tells 'pgvector is not installed on the server' on a real cluster without the vector files", func(ctx SpecContext) {
 		By("copying the PostgreSQL installation without pgvector's files")
-		bin := world.PostgresBinDir()
+		bin := process.PostgresBinDir()
 		Expect(bin).NotTo(BeEmpty())
 		major := filepath.Base(filepath.Dir(bin))
 		root, err := os.MkdirTemp("", "mosaic-pg-novector-")
@@ -139,8 +140,8 @@ var _ = Describe("Tiers: pgvector", Label("M1"), func() {
 		}
 
 		By("booting a real cluster from the copy")
-		w, pg, err := world.StandalonePostgres(ctx, world.Options{Backend: "process",
-			PostgresBinDir: filepath.Join(root, "usr/lib/postgresql", major, "bin")})
+		w, pg, err := world.StandalonePostgres(ctx, world.Options{Backend: process.New(process.Config{
+			PostgresBinDir: filepath.Join(root, "usr/lib/postgresql", major, "bin")})})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(w.Down)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // localList pages through a local API list with a source.
@@ -93,7 +94,7 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 		}
 
 		By("dumping home's database")
-		dump, err := output(filepath.Join(world.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
+		dump, err := output(filepath.Join(process.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(len(dump)).To(BeNumerically(">", 10000), "the dump holds home's own rows")
 		for _, n := range needles {

@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 func TestAcceptance(t *testing.T) {
@@ -49,8 +50,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 
 	By("booting the two-site world")
 	shared, err = world.Up(ctx, world.Options{
-		Backend:    "process",
-		BinDir:     s.BinDir,
+		Backend:    process.New(process.Config{BinDir: s.BinDir}),
 		GatewayBin: s.GatewayBin,
 		Progress:   GinkgoWriter,
 		KeepRunDir: os.Getenv("MOSAIC_KEEP_RUN_DIR") != "",
@@ -72,7 +72,7 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 	runDir := shared.RunDir
 	shared.Down()
 	gexec.CleanupBuildArtifacts()
-	Eventually(func() []int { return world.Leftovers(runDir) }).
+	Eventually(func() []int { return process.Pids(runDir) }).
 		WithTimeout(Timeouts.Teardown).Should(BeEmpty(), "processes of the run left after teardown")
 })
 

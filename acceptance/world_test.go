@@ -13,6 +13,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 var _ = Describe("Tiers: the federated world", Label("M1"), func() {
@@ -63,8 +64,8 @@ var _ = Describe("Tiers: the federated world", Label("M1"), func() {
 var _ = Describe("A site's services", Label("harness"), func() {
 	It("[H-4] stop, start and restart; the gateway's readiness follows; teardown leaves no process", func(ctx SpecContext) {
 		By("booting a one-site world of its own")
-		w, err := world.Up(ctx, world.Options{Sites: []string{"solo"}, Backend: "process",
-			BinDir: the.BinDir, GatewayBin: the.GatewayBin, Progress: GinkgoWriter})
+		w, err := world.Up(ctx, world.Options{Sites: []string{"solo"}, Backend: process.New(process.Config{BinDir: the.BinDir}),
+			GatewayBin: the.GatewayBin, Progress: GinkgoWriter})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(w.Down)
 		s := w.Site("solo")
@@ -108,7 +109,7 @@ var _ = Describe("A site's services", Label("harness"), func() {
 		runDir, pgids := w.RunDir, w.ProcessGroups()
 		Expect(pgids).To(HaveLen(5)) // step-ca, postgres, valkey, two gateways
 		w.Down()
-		Eventually(func() []int { return world.Leftovers(runDir) }).
+		Eventually(func() []int { return process.Pids(runDir) }).
 			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
 		Expect(runDir).NotTo(BeADirectory())
 	}, SpecTimeout(Timeouts.Boot))

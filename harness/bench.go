@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // result is one measured line of `harness bench`.
@@ -80,7 +81,7 @@ func bench(ctx context.Context, gatewayBin string, n int) ([]result, error) {
 	var out []result
 	for i, sites := range [][]string{{"home", "work"}, {"home", "work", "lab"}, {"home", "work", "lab", "ops", "dev"}} {
 		fmt.Fprintf(os.Stderr, "booting %v…\n", sites)
-		w, err := world.Up(ctx, world.Options{Sites: sites, Backend: "process", BinDir: world.DefaultBinDir(), GatewayBin: gatewayBin,
+		w, err := world.Up(ctx, world.Options{Sites: sites, Backend: process.New(process.Config{BinDir: world.DefaultBinDir()}), GatewayBin: gatewayBin,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // state is what a running `harness up` leaves for `status` and `down` to find.
@@ -21,7 +22,7 @@ type state struct {
 
 // ownerAlive is true while the process that wrote the state still runs.
 func (st *state) ownerAlive() bool {
-	return world.Alive(st.Pid) && world.StartTime(st.Pid) == st.PidStart
+	return process.Alive(st.Pid) && process.StartTime(st.Pid) == st.PidStart
 }
 
 // statePath is fixed per user, in the user's own cache folder rather than the shared

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
 func statusCmd() *cobra.Command {
@@ -71,8 +69,12 @@ func downCmd() *cobra.Command {
 					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 				}
 			}
-			if n := world.KillLeftovers(st.World.RunDir); n > 0 {
+			n, err := sweep(cmd.Context(), st.World.RunDir)
+			if n > 0 {
 				fmt.Printf("killed %d leftover process(es)\n", n)
+			}
+			if err != nil {
+				return fmt.Errorf("clean up after the world: %w", err)
 			}
 			// Guard against a state file that names some other folder.
 			if !strings.HasPrefix(filepath.Base(st.World.RunDir), "mosaic-run-") {

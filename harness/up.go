@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 type upFlags struct {
@@ -98,10 +99,13 @@ func superviseCmd() *cobra.Command {
 func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer, ready func()) error {
 	bootCtx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	backend, err := backendNamed(f.backend)
+	if err != nil {
+		return err
+	}
 	w, err := world.Up(bootCtx, world.Options{
 		Sites:      strings.Split(f.sites, ","),
-		Backend:    f.backend,
-		BinDir:     world.DefaultBinDir(),
+		Backend:    backend,
 		GatewayBin: gatewayBin,
 		Progress:   out,
 		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -112,7 +116,7 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	// Deferred calls run last-first: the world goes down, then its state file.
 	defer removeState(os.Getpid())
 	defer w.Down()
-	st := state{Pid: os.Getpid(), PidStart: world.StartTime(os.Getpid()), BootSeconds: w.BootTime.Seconds(), World: w.Describe()}
+	st := state{Pid: os.Getpid(), PidStart: process.StartTime(os.Getpid()), BootSeconds: w.BootTime.Seconds(), World: w.Describe()}
 	if err := writeState(st); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}

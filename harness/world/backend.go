@@ -2,126 +2,72 @@ package world
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
+	"io"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
-
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 )
 
-// Backend starts the services of a site. The process backend runs them as child
-// processes; a docker backend (testcontainers-go) drops in behind the same interface.
+// A Backend starts the services of a site and knows how to reach them afterwards. The
+// process backend (harness/world/process) runs each service as a child process on
+// loopback; a docker backend (testcontainers-go, SPEC §6e) drops in behind the same
+// interface. The world never asks which one it has: whatever differs between them —
+// ports, pids or containers, how the admin CLI reaches a site, what a dead run leaves
+// behind — sits behind these methods.
 type Backend interface {
+	// Name is what `harness up --backend` calls it ("process").
 	Name() string
+	// Check fails, before anything starts, when this host lacks what services of the
+	// given kinds need (a program, an engine, an image), saying how to get it.
+	Check(kinds ...Kind) error
+
+	// Each Start method brings up one service of s and returns once it is ready. A
+	// handle made before a failure comes back with the error, so that the world can
+	// stop whatever the failed start left running.
 	StartCA(ctx context.Context, s *Site) (*CA, error)
 	StartPostgres(ctx context.Context, s *Site) (*Postgres, error)
 	StartValkey(ctx context.Context, s *Site) (*Valkey, error)
+	// StartGateway runs the gateway called name (a site's own is "gateway") with its
+	// config file at s.Path(name+".json"): the site's standard config (GatewayConfig)
+	// on addresses of the backend's choosing, overrides deep-merged into it (Merge).
+	// The world has checked the name and made the site's sealing key.
 	StartGateway(ctx context.Context, s *Site, name string, overrides map[string]any) (*Gateway, error)
+
+	// GatewayCLI runs the gateway's admin CLI as site s's own gateway would (its
+	// config, its database, its CA), reading stdin when it is not nil, and returns
+	// stdout; a non-zero exit is an error carrying stderr.
+	GatewayCLI(ctx context.Context, s *Site, stdin io.Reader, args ...string) ([]byte, error)
+
+	// Leftovers lists what the run whose directory is runDir still has running, in the
+	// backend's own words ("pid 4242", a container id); empty once the run is gone.
+	Leftovers(ctx context.Context, runDir string) ([]string, error)
+	// Sweep ends everything Leftovers lists and says how many it found, so that a world
+	// whose harness died is cleaned up by the next `down`.
+	Sweep(ctx context.Context, runDir string) (int, error)
 }
 
-func newBackend(opts Options, onlyPostgres bool) (Backend, error) {
-	switch opts.Backend {
-	case "process", "auto":
-		// auto would pick docker when an engine answers; until the docker backend is
-		// built, every host gets the process backend.
-		b := &processBackend{opts: opts}
-		return b, b.check(onlyPostgres)
-	case "docker":
-		return nil, errors.New("the docker backend is not built yet: use --backend process (the default on hosts without a Docker engine)")
-	default:
-		return nil, fmt.Errorf("unknown backend %q: use process, docker or auto", opts.Backend)
-	}
-}
+// Kind is a kind of service a site runs. The world records each service it starts
+// with its kind; nothing else about a handle's type matters to it.
+type Kind string
 
-// freePorts asks the kernel for n free loopback ports. Between closing them and the
-// child binding one, another process may take it: callers retry on "address in use".
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// The kinds of service of a site.
+const (
+	KindCA       Kind = "step-ca"
+	KindPostgres Kind = "postgres"
+	KindValkey   Kind = "valkey"
+	KindGateway  Kind = "gateway"
+)
 
-// startOnFreePorts picks n ports, lets configure apply them, starts p, and retries with
-// new ports (three tries) when the child reports its address in use.
-func startOnFreePorts(ctx context.Context, p *proc.Process, n int, configure func(ports []int) error) ([]int, error) {
-	var err error
-	for range 3 {
-		var ports []int
-		if ports, err = freePorts(n); err != nil {
-			return nil, err
-		}
-		if err = configure(ports); err != nil {
-			return nil, err
-		}
-		if err = p.Start(ctx); err == nil {
-			return ports, nil
-		}
-		var exit *proc.ExitError
-		if !errors.As(err, &exit) || !exit.AddressInUse() {
-			return nil, err
-		}
-	}
-	return nil, err
-}
-
-// runOnce runs a set-up command to completion; its output goes to logPath and the
-// error quotes the last lines.
-func runOnce(ctx context.Context, spec proc.Spec) error {
-	cmd := exec.CommandContext(ctx, spec.Path, spec.Args...)
-	cmd.Env, cmd.Dir = spec.Env, spec.Dir
-	cmd.SysProcAttr = sysProcAttr(spec.Credential)
-	// On cancel, kill the whole group (initdb forks a postgres), and don't wait forever
-	// on an output pipe a grandchild holds.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	out, err := proc.OpenLog(spec.LogPath)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w; last log lines (%s):\n%s", filepath.Base(spec.Path),
-			strings.Join(spec.Args[:min(2, len(spec.Args))], " "), err, spec.LogPath, proc.Tail(spec.LogPath, 15))
-	}
-	return nil
-}
-
-// findBin looks for a program in dir first, then on PATH.
-func findBin(dir, name string) (string, error) {
-	if dir != "" {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("%s not found in %s or on PATH: run `make deps`", name, dir)
-	}
-	return p, nil
+// Run is what a backend needs to know of the run a site belongs to.
+type Run struct {
+	// Dir is the run directory. A backend tags everything it starts with it, so that
+	// Leftovers finds a dead run's remains by it.
+	Dir string
+	// GatewayBin is the built gateway binary.
+	GatewayBin string
+	// Log receives a line per service a backend spawns.
+	Log *slog.Logger
 }
 
 // DefaultBinDir is where `make deps` puts step-ca and step: $MOSAIC_BIN_DIR, else
@@ -153,25 +99,3 @@ func ModuleRoot() (string, error) {
 		dir = parent
 	}
 }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func randomKeyLine() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return base64.StdEncoding.EncodeToString(b) + "\n"
-}
-
-func writeSecret(path, content string) error {
-	return os.WriteFile(path, []byte(content), 0o600)
-}
-
-func mkdirPrivate(dir string) error { return os.MkdirAll(dir, 0o700) }

@@ -1,15 +1,5 @@
 package world
 
-import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
-	"syscall"
-
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
-)
-
 // Description is what `harness status --json` prints and what the acceptance suite
 // hands from its first process to the others (SPEC §6a). Every path is absolute.
 type Description struct {
@@ -57,8 +47,8 @@ func (w *World) Describe() Description {
 	return d
 }
 
-// ProcessGroups returns the process group of every running service (each service is
-// the leader of its own group).
+// ProcessGroups returns the process group of every running service: the process
+// backend makes each service the leader of its own group, so its pid names the group.
 func (w *World) ProcessGroups() []int {
 	var pgids []int
 	for _, s := range w.Services() {
@@ -67,50 +57,4 @@ func (w *World) ProcessGroups() []int {
 		}
 	}
 	return pgids
-}
-
-// Leftovers lists the live processes of a run: every child the harness starts carries
-// MOSAIC_RUN=<run directory> in its environment, and their own children inherit it.
-func Leftovers(runDir string) []int {
-	if runDir == "" {
-		return nil
-	}
-	tag := []byte(RunEnv + "=" + runDir + "\x00")
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || proc.Zombie(pid) {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err == nil && (bytes.HasPrefix(env, tag) || bytes.Contains(env, append([]byte{0}, tag...))) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// KillLeftovers SIGKILLs a run's leftover processes (and the groups they lead) and
-// returns how many it found.
-func KillLeftovers(runDir string) int {
-	pids := Leftovers(runDir)
-	for _, pid := range pids {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return len(pids)
-}
-
-// Alive reports whether pid is a live (not zombie) process.
-func Alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil && !proc.Zombie(pid)
-}
-
-// StartTime names a process together with its pid (pids are reused; this is not).
-func StartTime(pid int) uint64 {
-	t, _ := proc.StartTime(pid)
-	return t
 }

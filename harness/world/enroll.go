@@ -49,7 +49,7 @@ func enrollAt(ctx context.Context, home, work *Site) (Grant, error) {
 	}
 	scope := map[string]any{"resources": []string{"tasks", "notes", "memories"}, "excluded_resources": []string{},
 		"include_teams": teams, "include_personal": true, "max_rows_per_query": 100}
-	scopeFile := work.path("scope-" + home.Name + ".json")
+	scopeFile := work.Path("scope-" + home.Name + ".json")
 	if err := writeJSON(scopeFile, scope); err != nil {
 		return Grant{}, err
 	}

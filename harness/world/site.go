@@ -1,20 +1,30 @@
 package world
 
 import (
-	"bytes"
-	"encoding/json"
-	"os/exec"
-	"strings"
-
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 )
+
+// Service is one service of a site, with the lifecycle verbs specs use to break things.
+type Service interface {
+	Name() string
+	Start(ctx context.Context) error
+	// Stop asks the service to stop and forces it once the backend's grace period has
+	// passed or ctx ends, whichever comes first.
+	Stop(ctx context.Context) error
+	Kill() error
+	Restart(ctx context.Context) error
+	Running() bool
+	// Pid is the service's main process on this host, or 0 when it is not running.
+	Pid() int
+	LogPath() string
+}
 
 // Site is one gateway's world: its CA, database, cache and gateway.
 type Site struct {
@@ -59,7 +69,7 @@ type Valkey struct {
 	URL string
 }
 
-// Gateway is one gateway process of a site.
+// Gateway is one gateway of a site.
 type Gateway struct {
 	Service
 	APIURL        string
@@ -67,15 +77,26 @@ type Gateway struct {
 	ConfigPath    string
 }
 
-// Subdirectories and files of a site directory.
+// Subdirectories of a site directory.
 const (
-	secretsDir = "secrets"
-	logsDir    = "logs"
+	// SecretsDir holds the site's passwords, keys and database URL (mode 0700).
+	SecretsDir = "secrets"
+	// LogsDir holds one log file per service (mode 0700).
+	LogsDir = "logs"
 )
 
-func (s *Site) path(elem ...string) string { return filepath.Join(append([]string{s.Dir}, elem...)...) }
+// Run is what a backend needs to know of the run this site belongs to.
+func (s *Site) Run() Run {
+	return Run{Dir: s.world.RunDir, GatewayBin: s.world.opts.GatewayBin, Log: s.world.opts.Log}
+}
 
-func (s *Site) logPath(service string) string { return s.path(logsDir, service+".log") }
+// Path is a path inside the site directory.
+func (s *Site) Path(elem ...string) string {
+	return filepath.Join(append([]string{s.Dir}, elem...)...)
+}
+
+// LogPath is the log file of one of the site's services (or set-up steps).
+func (s *Site) LogPath(service string) string { return s.Path(LogsDir, service+".log") }
 
 // boot starts the site: CA, PostgreSQL and Valkey in parallel, then the gateway.
 func (s *Site) boot(ctx context.Context) error {
@@ -87,9 +108,9 @@ func (s *Site) boot(ctx context.Context) error {
 		name string
 		run  func(context.Context) error
 	}{
-		{"step-ca", func(ctx context.Context) (err error) { s.CA, err = w.backend.StartCA(ctx, s); return }},
-		{"postgres", func(ctx context.Context) (err error) { s.Postgres, err = w.backend.StartPostgres(ctx, s); return }},
-		{"valkey", func(ctx context.Context) (err error) { s.Valkey, err = w.backend.StartValkey(ctx, s); return }},
+		{"step-ca", s.startCA},
+		{"postgres", s.startPostgres},
+		{"valkey", s.startValkey},
 	}
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
@@ -108,13 +129,65 @@ func (s *Site) boot(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	gw, err := w.backend.StartGateway(ctx, s, "gateway", nil)
+	gw, err := s.startGateway(ctx, "gateway", nil)
 	if err != nil {
 		return fmt.Errorf("site %s: gateway: %w", s.Name, err)
 	}
 	s.Gateway = gw
 	w.progress("%-5s gateway ready at %s", s.Name, gw.APIURL)
 	return s.seed(ctx)
+}
+
+// The start methods hand each handle the backend made to the world, even with an
+// error, so that Down stops what a failed start left behind.
+
+func (s *Site) startCA(ctx context.Context) error {
+	ca, err := s.world.backend.StartCA(ctx, s)
+	if ca != nil {
+		s.world.track(ca, KindCA)
+	}
+	s.CA = ca
+	return err
+}
+
+// startPostgres starts the cluster and writes its URL where the standard gateway
+// config looks for it (PostgresURLFile).
+func (s *Site) startPostgres(ctx context.Context) error {
+	pg, err := s.world.backend.StartPostgres(ctx, s)
+	if pg != nil {
+		s.world.track(pg, KindPostgres)
+	}
+	if err != nil {
+		return err
+	}
+	s.Postgres = pg
+	return writeSecret(s.Path(PostgresURLFile), pg.URL+"\n")
+}
+
+func (s *Site) startValkey(ctx context.Context) error {
+	v, err := s.world.backend.StartValkey(ctx, s)
+	if v != nil {
+		s.world.track(v, KindValkey)
+	}
+	s.Valkey = v
+	return err
+}
+
+func (s *Site) startGateway(ctx context.Context, name string, overrides map[string]any) (*Gateway, error) {
+	if !validSiteName(name) {
+		return nil, fmt.Errorf("gateway name %q: use 1-32 lowercase letters, digits or '-'", name)
+	}
+	if err := ensureSealingKey(s.Path(SealingKeyFile)); err != nil {
+		return nil, err
+	}
+	gw, err := s.world.backend.StartGateway(ctx, s, name, overrides)
+	if gw != nil {
+		s.world.track(gw, KindGateway)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gw, nil
 }
 
 // seed loads <SeedDir>/<site>.json through the real CLI and keeps the printed tokens.
@@ -144,29 +217,20 @@ func (s *Site) seed(ctx context.Context) error {
 	return nil
 }
 
-// GatewayCLI runs the gateway binary with this site's config and returns its stdout;
-// a non-zero exit is an error carrying stderr.
+// GatewayCLI runs the gateway's admin CLI against this site (through the backend) and
+// returns its stdout; a non-zero exit is an error carrying stderr.
 func (s *Site) GatewayCLI(ctx context.Context, args ...string) ([]byte, error) {
-	return s.gatewayCLI(ctx, nil, args...)
+	return s.world.backend.GatewayCLI(ctx, s, nil, args...)
 }
 
 func (s *Site) gatewayCLI(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, s.world.opts.GatewayBin, append([]string{"--config", s.Gateway.ConfigPath}, args...)...)
-	cmd.Stdin = stdin
-	cmd.Env = proc.CleanEnv(RunEnv + "=" + s.world.RunDir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("gateway %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+	return s.world.backend.GatewayCLI(ctx, s, stdin, args...)
 }
 
 // makeDirs creates the site directory (traversable for the PostgreSQL user) and its
 // private secrets and logs folders.
 func (s *Site) makeDirs() error {
-	for _, d := range []string{s.Dir, s.path(secretsDir), s.path(logsDir)} {
+	for _, d := range []string{s.Dir, s.Path(SecretsDir), s.Path(LogsDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
@@ -181,5 +245,5 @@ func (s *Site) StartGateway(ctx context.Context, name string, overrides map[stri
 	if name == "" || name == "gateway" {
 		return nil, errors.New("world: an extra gateway needs a name other than \"gateway\"")
 	}
-	return s.world.backend.StartGateway(ctx, s, name, overrides)
+	return s.startGateway(ctx, name, overrides)
 }

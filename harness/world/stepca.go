@@ -1,24 +1,16 @@
 package world
 
 import (
-	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-
-	"github.com/mosaic-federation/mosaic/harness/internal/proc"
 )
 
 //go:embed templates/*.tpl
@@ -34,90 +26,15 @@ const (
 	federationCertLifetime = "720h"
 )
 
-// StartCA initialises a standalone step-ca non-interactively, installs the OID template
-// on the federation provisioner, adds the listener provisioner and starts the CA.
-func (b *processBackend) StartCA(ctx context.Context, s *Site) (*CA, error) {
-	stepPath := s.path("ca")
-	ca := &CA{
-		StepPath:                stepPath,
-		ConfigPath:              filepath.Join(stepPath, "config", "ca.json"),
-		RootPath:                filepath.Join(stepPath, "certs", "root_ca.crt"),
-		ProvisionerPasswordFile: s.path(secretsDir, "provisioner.pass"),
-	}
-	caPass := s.path(secretsDir, "ca.pass")
-	for _, f := range []string{caPass, ca.ProvisionerPasswordFile} {
-		if err := writeSecret(f, randomHex(24)+"\n"); err != nil {
-			return nil, err
-		}
-	}
-	env := b.env("STEPPATH=" + stepPath)
-	// The CA and the listener provisioner's key are independent: make them in parallel.
-	// The CA and the extra provisioners' keys are independent: make them in parallel.
-	extra := []string{ListenerProvisioner, BrokenProvisioner}
-	errs := make([]error, 1+len(extra))
-	var wg sync.WaitGroup
-	wg.Add(len(errs))
-	go func() {
-		defer wg.Done()
-		errs[0] = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init"),
-			Args: stepCAInitArgs(s.Name, caPass, ca.ProvisionerPasswordFile)})
-	}()
-	for i, name := range extra {
-		go func() {
-			defer wg.Done()
-			errs[i+1] = runOnce(ctx, proc.Spec{Path: b.bins.step, Env: env, LogPath: s.logPath("step-ca-init-" + name),
-				Args: []string{"crypto", "jwk", "create", s.path(secretsDir, name+".pub.json"), s.path(secretsDir, name+".key.json"),
-					"--kty", "EC", "--crv", "P-256", "--use", "sig", "--password-file", ca.ProvisionerPasswordFile, "--force"}})
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if err := configureCA(ca.ConfigPath, filepath.Join(stepPath, "templates"), s.path(secretsDir)); err != nil {
-		return nil, fmt.Errorf("configure %s: %w", ca.ConfigPath, err)
-	}
-	var err error
-	if ca.Fingerprint, err = Fingerprint(ca.RootPath); err != nil {
-		return nil, err
-	}
-	roots, err := loadPool(ca.RootPath)
-	if err != nil {
-		return nil, err
-	}
-	p := b.newProc(proc.Spec{
-		Name: s.Name + "/step-ca", Path: b.bins.stepCA, Env: env, LogPath: s.logPath("step-ca"),
-		Args:  []string{ca.ConfigPath, "--password-file", caPass},
-		Ready: func(ctx context.Context) error { return checkHealth(ctx, ca.URL+"/health", roots) },
-	})
-	ca.Service = p
-	s.world.track(ca)
-	_, err = startOnFreePorts(ctx, p, 1, func(ports []int) error {
-		ca.URL = "https://" + addr(ports[0])
-		p.SetPorts(ports[0])
-		if err := setJSONField(ca.ConfigPath, "address", addr(ports[0])); err != nil {
-			return err
-		}
-		return setJSONField(filepath.Join(stepPath, "config", "defaults.json"), "ca-url", ca.URL)
-	})
-	return ca, err
-}
+// ExtraProvisioners are the JWK provisioners ConfigureCA adds to the one `step ca init`
+// makes; each needs <name>.pub.json and <name>.key.json in the key folder first.
+func ExtraProvisioners() []string { return []string{ListenerProvisioner, BrokenProvisioner} }
 
-func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-
-// stepCAInitArgs builds `step ca init` for a standalone CA that asks nothing. The
-// address is a placeholder: StartCA writes the real port before each start.
-func stepCAInitArgs(site, caPass, provPass string) []string {
-	return []string{"ca", "init", "--deployment-type", "standalone",
-		"--name", "Mosaic " + site + " CA", "--dns", "127.0.0.1", "--address", "127.0.0.1:9000",
-		"--provisioner", FederationProvisioner,
-		"--password-file", caPass, "--provisioner-password-file", provPass}
-}
-
-// configureCA edits ca.json: the OID template and 30-day lifetime on the federation
-// provisioner, a JWK provisioner for the gateway's listener certificate and a test-only
-// one whose template drops the OIDs. keyDir holds <name>.pub.json / <name>.key.json.
-func configureCA(configPath, templateDir, keyDir string) error {
+// ConfigureCA edits the ca.json `step ca init` wrote: the OID template and 30-day
+// lifetime on the federation provisioner, a JWK provisioner for the gateway's listener
+// certificate and a test-only one whose template drops the OIDs. keyDir holds
+// <name>.pub.json / <name>.key.json of each of ExtraProvisioners.
+func ConfigureCA(configPath, templateDir, keyDir string) error {
 	if err := os.MkdirAll(templateDir, 0o700); err != nil {
 		return err
 	}
@@ -197,7 +114,19 @@ func Fingerprint(pemPath string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-func loadPool(pemPath string) (*x509.CertPool, error) {
+// SetCAAddress points a CA at address (host:port): where ca.json makes step-ca listen,
+// and the URL in defaults.json that `step` commands run against it use. It returns
+// that URL.
+func SetCAAddress(stepPath, address string) (string, error) {
+	url := "https://" + address
+	if err := setJSONField(filepath.Join(stepPath, "config", "ca.json"), "address", address); err != nil {
+		return "", err
+	}
+	return url, setJSONField(filepath.Join(stepPath, "config", "defaults.json"), "ca-url", url)
+}
+
+// CertPool holds the certificates of a PEM file, e.g. a CA's root for its readiness check.
+func CertPool(pemPath string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(pemPath)
 	if err != nil {
 		return nil, err
@@ -207,24 +136,6 @@ func loadPool(pemPath string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no certificate", pemPath)
 	}
 	return pool, nil
-}
-
-func checkHealth(ctx context.Context, url string, roots *x509.CertPool) error {
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
 }
 
 func readJSON(path string, v any) error {

@@ -20,19 +20,14 @@ import (
 type Options struct {
 	// Sites to boot; the first is the requesting site ("home"). Default: home, work.
 	Sites []string
-	// Backend is "process", "docker" or "auto" (default "auto": docker only when an
-	// engine answers).
-	Backend string
+	// Backend starts the services (required): process.New from harness/world/process
+	// today. The world imports no backend, so the caller picks one.
+	Backend Backend
 	// RunDir holds everything of the run; default a fresh directory under /tmp (which
 	// an unprivileged PostgreSQL user can reach, unlike /root).
 	RunDir string
-	// BinDir holds step-ca and step (default: $MOSAIC_BIN_DIR, then <module>/.cache/bin,
-	// then PATH). GatewayBin is the built gateway binary (required).
-	BinDir     string
+	// GatewayBin is the built gateway binary (required).
 	GatewayBin string
-	// PostgresBinDir overrides where initdb and postgres come from (default: the
-	// newest /usr/lib/postgresql/<major>/bin), e.g. a copy without pgvector.
-	PostgresBinDir string
 	// SeedDir holds <site>.json seed sets loaded at boot (default <module>/seed); a
 	// site without one boots empty.
 	SeedDir string
@@ -42,18 +37,6 @@ type Options struct {
 	Log *slog.Logger
 	// KeepRunDir leaves the run directory in place after Down (for diagnostics).
 	KeepRunDir bool
-}
-
-// Service is one process of a site, with the lifecycle verbs specs use to break things.
-type Service interface {
-	Name() string
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	Kill() error
-	Restart(ctx context.Context) error
-	Running() bool
-	Pid() int
-	LogPath() string
 }
 
 // World is a booted set of sites.
@@ -70,8 +53,15 @@ type World struct {
 	start   time.Time
 
 	mu       sync.Mutex
-	services []Service // every service started, for teardown in reverse order
+	services []tracked // every service started, in start order, for Down
 	downOnce sync.Once
+}
+
+// tracked is a service with the kind the world started it as, which is all Down needs
+// to know to stop it in order.
+type tracked struct {
+	svc  Service
+	kind Kind
 }
 
 // Site returns the named site or panics: specs name sites they booted.
@@ -90,16 +80,18 @@ func Up(ctx context.Context, opts Options) (*World, error) {
 	if opts.GatewayBin == "" {
 		return nil, errors.New("world: Options.GatewayBin is required (build ./gateway first)")
 	}
+	if opts.Backend == nil {
+		return nil, errBackend
+	}
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	backend, err := newBackend(opts, false)
-	if err != nil {
+	if err := opts.Backend.Check(KindCA, KindPostgres, KindValkey, KindGateway); err != nil {
 		return nil, err
 	}
 	w := &World{RunDir: opts.RunDir, Sites: map[string]*Site{}, Order: opts.Sites,
-		opts: opts, backend: backend, start: start}
-	w.progress("run directory %s (backend %s)", opts.RunDir, backend.Name())
+		opts: opts, backend: opts.Backend, start: start}
+	w.progress("run directory %s (backend %s)", opts.RunDir, w.backend.Name())
 
 	errs := make([]error, len(opts.Sites))
 	var wg sync.WaitGroup
@@ -139,9 +131,6 @@ func (o *Options) fill() error {
 		}
 		seen[s] = true
 	}
-	if o.Backend == "" {
-		o.Backend = "auto"
-	}
 	if o.RunDir == "" {
 		dir, err := os.MkdirTemp("/tmp", "mosaic-run-")
 		if err != nil {
@@ -169,6 +158,8 @@ func (o *Options) fill() error {
 	return nil
 }
 
+var errBackend = errors.New("world: Options.Backend is required (for example process.New from harness/world/process)")
+
 func validSiteName(s string) bool {
 	if len(s) == 0 || len(s) > 32 {
 		return false
@@ -189,35 +180,46 @@ func (w *World) progress(format string, args ...any) {
 	fmt.Fprintf(w.opts.Progress, "[%5.1fs] "+format+"\n", append([]any{time.Since(w.start).Seconds()}, args...)...)
 }
 
-func (w *World) track(s Service) {
+// track records a service the backend made, even one whose start failed (it may have
+// left something running), so that Down stops it.
+func (w *World) track(s Service, kind Kind) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.services = append(w.services, s)
+	w.services = append(w.services, tracked{s, kind})
 }
 
 // Services lists every service started so far, in start order.
 func (w *World) Services() []Service {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.services)
+	svcs := make([]Service, len(w.services))
+	for i, t := range w.services {
+		svcs[i] = t.svc
+	}
+	return svcs
 }
 
-// Down stops every service (gateways first, then the rest, in parallel within each
-// stage) and removes the run directory unless KeepRunDir. It copes with a half-built
-// world and is safe to call more than once.
+// stopFirst are the kinds Down stops before any other: gateways, so that none sees its
+// database, cache or CA vanish while it shuts down.
+var stopFirst = []Kind{KindGateway}
+
+// Down stops every service — the stopFirst kinds, then everything else, in parallel
+// within each stage — and removes the run directory unless KeepRunDir. It copes with a
+// half-built world and is safe to call more than once.
 func (w *World) Down() {
 	w.downOnce.Do(func() {
-		svcs := w.Services()
-		var gateways, infra []Service
-		for _, s := range svcs {
-			if _, ok := s.(*Gateway); ok {
-				gateways = append(gateways, s)
+		w.mu.Lock()
+		var first, rest []Service
+		for _, t := range w.services {
+			if slices.Contains(stopFirst, t.kind) {
+				first = append(first, t.svc)
 			} else {
-				infra = append(infra, s)
+				rest = append(rest, t.svc)
 			}
 		}
-		stopAll(gateways)
-		stopAll(infra)
+		w.mu.Unlock()
+		stopAll(first)
+		stopAll(rest)
 		if !w.opts.KeepRunDir {
 			_ = os.RemoveAll(w.RunDir)
 		}
@@ -241,26 +243,26 @@ func stopAll(svcs []Service) {
 // StandalonePostgres boots a single PostgreSQL cluster with pgvector, and nothing else,
 // for tests of the storage layer. Down() the returned world when done.
 func StandalonePostgres(ctx context.Context, opts Options) (*World, *Postgres, error) {
+	if opts.Backend == nil {
+		return nil, nil, errBackend
+	}
 	opts.Sites = []string{"pg"}
 	if err := opts.fill(); err != nil {
 		return nil, nil, err
 	}
-	backend, err := newBackend(opts, true)
-	if err != nil {
+	if err := opts.Backend.Check(KindPostgres); err != nil {
 		return nil, nil, err
 	}
-	w := &World{RunDir: opts.RunDir, Sites: map[string]*Site{}, Order: opts.Sites, opts: opts, backend: backend, start: time.Now()}
+	w := &World{RunDir: opts.RunDir, Sites: map[string]*Site{}, Order: opts.Sites, opts: opts, backend: opts.Backend, start: time.Now()}
 	s := &Site{Name: "pg", Dir: filepath.Join(opts.RunDir, "pg"), world: w}
 	w.Sites["pg"] = s
 	if err := s.makeDirs(); err != nil {
 		w.Down()
 		return nil, nil, err
 	}
-	pg, err := backend.StartPostgres(ctx, s)
-	if err != nil {
+	if err := s.startPostgres(ctx); err != nil {
 		w.Down()
 		return nil, nil, err
 	}
-	s.Postgres = pg
-	return w, pg, nil
+	return w, s.Postgres, nil
 }

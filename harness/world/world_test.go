@@ -5,46 +5,19 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 )
 
-func TestArgvBuilders(t *testing.T) {
-	pg := postgresArgs("/run/work/postgres/data", "/run/work/postgres", 5433)
-	for _, want := range [][]string{{"-D", "/run/work/postgres/data"}, {"-p", "5433"}, {"-c", "listen_addresses=127.0.0.1"}} {
-		if i := slices.Index(pg, want[0]); i < 0 || !slices.Contains(pg, want[1]) {
-			t.Errorf("postgres argv %v lacks %v", pg, want)
-		}
-	}
-	vk := valkeyArgs("/run/work/valkey", 6380)
-	pairs := map[string]string{}
-	for i := 0; i+1 < len(vk); i += 2 {
-		pairs[vk[i]] = vk[i+1]
-	}
-	want := map[string]string{"--bind": "127.0.0.1", "--port": "6380", "--save": "", "--appendonly": "no"}
-	for k, v := range want {
-		if pairs[k] != v {
-			t.Errorf("valkey %s = %q, want %q (argv %v)", k, pairs[k], v, vk)
-		}
-	}
-	ca := stepCAInitArgs("work", "/s/ca.pass", "/s/prov.pass")
-	for _, flag := range []string{"--deployment-type", "--password-file", "--provisioner-password-file", "--provisioner"} {
-		if !slices.Contains(ca, flag) {
-			t.Errorf("step ca init argv %v lacks %s", ca, flag)
-		}
-	}
-}
-
 func TestPostgresURLEscapes(t *testing.T) {
-	got := postgresURL("p@ss/word", 5432, "gateway")
+	got := PostgresURL("p@ss/word", 5432, "gateway")
 	if got != "postgres://mosaic:p%40ss%2Fword@127.0.0.1:5432/gateway?sslmode=disable" {
 		t.Fatal(got)
 	}
 }
 
 func TestGatewayConfigHasEveryFederatedField(t *testing.T) {
-	cfg := gatewayConfig("work", 8080, 8443, "https://127.0.0.1:9000", "redis://127.0.0.1:6379/0")
+	cfg := GatewayConfig("work", "127.0.0.1:8080", "127.0.0.1:8443", "https://127.0.0.1:9000", "redis://127.0.0.1:6379/0")
 	b, _ := json.Marshal(cfg)
 	var back map[string]any
 	_ = json.Unmarshal(b, &back)
@@ -59,11 +32,20 @@ func TestGatewayConfigHasEveryFederatedField(t *testing.T) {
 			t.Errorf("field %v is empty", path)
 		}
 	}
+	if got := back["federation"].(map[string]any)["public_url"]; got != "https://127.0.0.1:8443" {
+		t.Errorf("public_url %v: the peer reaches the federation listener there", got)
+	}
+	// The files the config names are the ones the world and its backend write.
+	for _, f := range []string{PostgresURLFile, ProvisionerPasswordFile, SealingKeyFile, CARootFile} {
+		if !strings.Contains(string(b), `"`+f+`"`) {
+			t.Errorf("config does not name %s", f)
+		}
+	}
 }
 
 func TestMergeIsDeep(t *testing.T) {
 	dst := map[string]any{"a": 1, "storage": map[string]any{"postgres_url_file": "x", "keep": "y"}}
-	got := merge(dst, map[string]any{"storage": map[string]any{"postgres_url_file": "z"}, "b": 2})
+	got := Merge(dst, map[string]any{"storage": map[string]any{"postgres_url_file": "z"}, "b": 2})
 	want := map[string]any{"a": 1, "b": 2, "storage": map[string]any{"postgres_url_file": "z", "keep": "y"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -79,11 +61,11 @@ func TestConfigureCA(t *testing.T) {
 		}
 	}
 	write(caJSON, `{"address":"127.0.0.1:9000","authority":{"provisioners":[{"type":"JWK","name":"federation","key":{},"encryptedKey":"e"}]}}`)
-	for _, name := range []string{ListenerProvisioner, BrokenProvisioner} {
+	for _, name := range ExtraProvisioners() {
 		write(filepath.Join(dir, name+".pub.json"), `{"kty":"EC","kid":"k"}`)
 		write(filepath.Join(dir, name+".key.json"), `{"protected":"p","encrypted_key":"k","iv":"i","ciphertext":"c","tag":"t"}`)
 	}
-	if err := configureCA(caJSON, filepath.Join(dir, "templates"), dir); err != nil {
+	if err := ConfigureCA(caJSON, filepath.Join(dir, "templates"), dir); err != nil {
 		t.Fatal(err)
 	}
 	var cfg struct {
@@ -129,5 +111,53 @@ func TestSiteNames(t *testing.T) {
 		if got := validSiteName(tc.name); got != tc.ok {
 			t.Errorf("validSiteName(%q) = %v", tc.name, got)
 		}
+	}
+}
+
+func TestSetCAAddress(t *testing.T) {
+	stepPath := t.TempDir()
+	cfgDir := filepath.Join(stepPath, "config")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"ca.json": `{"address":"127.0.0.1:9000","root":"r"}`, "defaults.json": `{"ca-url":"https://127.0.0.1:9000","fingerprint":"f"}`} {
+		if err := os.WriteFile(filepath.Join(cfgDir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, err := SetCAAddress(stepPath, "127.0.0.1:4242")
+	if err != nil || url != "https://127.0.0.1:4242" {
+		t.Fatalf("url %q, err %v", url, err)
+	}
+	var ca, defaults map[string]string
+	if err := readJSON(filepath.Join(cfgDir, "ca.json"), &ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := readJSON(filepath.Join(cfgDir, "defaults.json"), &defaults); err != nil {
+		t.Fatal(err)
+	}
+	if ca["address"] != "127.0.0.1:4242" || ca["root"] != "r" {
+		t.Errorf("ca.json %v", ca)
+	}
+	if defaults["ca-url"] != url || defaults["fingerprint"] != "f" {
+		t.Errorf("defaults.json %v", defaults)
+	}
+}
+
+func TestEnsureSealingKeyKeepsTheFirstKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sealing.key")
+	if err := ensureSealingKey(path); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(path)
+	if err := ensureSealingKey(path); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := os.ReadFile(path)
+	if len(first) != 45 || string(first) != string(again) {
+		t.Fatalf("key %q then %q", first, again)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode().Perm())
 	}
 }

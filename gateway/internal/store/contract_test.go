@@ -18,6 +18,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // The contract suite runs every test against both engines. PostgreSQL comes from
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 		if pgAdminURL == "" && !testing.Short() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			w, pg, err := world.StandalonePostgres(ctx, world.Options{Backend: "process"})
+			w, pg, err := world.StandalonePostgres(ctx, world.Options{Backend: process.New(process.Config{})})
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "store tests: no PostgreSQL (%v)\n", err)
 			} else {
