@@ -40,7 +40,7 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		status := harness("status", "--json")
 		Expect(status.ExitCode()).To(Equal(0))
 		var d world.Description
-		Expect(json.Unmarshal(status.Out.Contents(), &d)).To(Succeed())
+		decodeOut(status, &d)
 		Expect(d.RunDir).To(BeADirectory())
 		Expect(d.Sites).To(HaveKey("home"))
 		Expect(d.Sites).To(HaveKey("work"))
@@ -53,10 +53,10 @@ var _ = Describe("The harness command", Label("harness"), func() {
 			Expect(s.ValkeyURL).To(HavePrefix("redis://"))
 			Expect(s.CAURL).To(HavePrefix("https://127.0.0.1:"))
 			Expect(s.FederationURL).To(HavePrefix("https://127.0.0.1:"))
-			Expect(getJSON(ctx, http.DefaultClient, s.APIURL+"/readyz", nil)).To(Equal(http.StatusOK), name)
+			Expect(call(http.MethodGet, s.APIURL+"/readyz", nil)).To(Equal(http.StatusOK), name)
 		}
 
-		var owner struct {
+		var owner struct { // the harness's state file (package main's type)
 			Pid int `json:"pid"`
 		}
 		b, err := os.ReadFile(statePath)

@@ -1,32 +1,19 @@
 package acceptance
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
-
-type migrateReport struct {
-	DryRun   bool `json:"dry_run"`
-	Verified bool `json:"verified"`
-	Tables   []struct {
-		Table  string `json:"table"`
-		Rows   int64  `json:"rows"`
-		Copied int64  `json:"copied"`
-	} `json:"tables"`
-}
 
 // seedCounts are the row counts a seed file makes.
 func seedCounts(file string) map[string]int64 {
@@ -42,20 +29,6 @@ func seedCounts(file string) map[string]int64 {
 	return map[string]int64{"users": int64(len(f["users"])), "teams": int64(len(f["teams"])), "team_members": int64(members),
 		"tasks": int64(len(f["tasks"])), "notes": int64(len(f["notes"])), "memories": int64(len(f["memories"])),
 		"credentials": int64(len(f["credentials"]))}
-}
-
-// freshDatabase creates an empty database on the work cluster and returns its URL.
-func freshDatabase(ctx SpecContext, prefix string) string {
-	GinkgoHelper()
-	admin := sqlConn(ctx, site("work").PostgresURL)
-	db := prefix + "_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	_, err := admin.Exec(ctx, "CREATE DATABASE "+db)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func(ctx context.Context) { _, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
-	u, err := url.Parse(site("work").PostgresURL)
-	Expect(err).NotTo(HaveOccurred())
-	u.Path = "/" + db
-	return u.String()
 }
 
 func tableCounts(ctx SpecContext, dsn string) map[string]int64 {
@@ -90,17 +63,6 @@ func fileSum(path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// seeded loads a seed file through the CLI into the store of config and returns the
-// first user's token.
-func seeded(config, file string) string {
-	GinkgoHelper()
-	s := gateway("--config", config, "seed", "load", "--json", file)
-	Expect(s.ExitCode()).To(Equal(0), string(s.Err.Contents()))
-	var res struct{ Users []struct{ Token string } }
-	Expect(json.Unmarshal(s.Out.Contents(), &res)).To(Succeed())
-	return res.Users[0].Token
-}
-
 // readBack boots a federated gateway of the work site on the migrated database and
 // lists the demo user's tasks through the local API.
 func readBack(targetFile, token string) []map[string]any {
@@ -126,7 +88,7 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		dbPath := filepath.Join(dir, "data", "gateway.db")
 		config := filepath.Join(dir, "gateway.json")
 		writeJSONFile(config, map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": dbPath}})
-		token := seeded(config, workSeed)
+		token := seedLoad(config, workSeed).Users[0].Token
 		before := fileSum(dbPath)
 
 		target := freshDatabase(ctx, "migrated")
@@ -135,8 +97,8 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		By("dry run: per-table counts, nothing written, not even the schema")
 		dry := migrate(config, targetFile, "--dry-run", "--json")
 		Expect(dry.ExitCode()).To(Equal(0), string(dry.Err.Contents()))
-		var rep migrateReport
-		Expect(json.Unmarshal(dry.Out.Contents(), &rep)).To(Succeed())
+		var rep api.MigrateReport
+		decodeOut(dry, &rep)
 		Expect(rep.DryRun).To(BeTrue())
 		want := seedCounts(workSeed)
 		for _, t := range rep.Tables {
@@ -153,7 +115,7 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		By("migrating")
 		run := migrate(config, targetFile, "--yes", "--json")
 		Expect(run.ExitCode()).To(Equal(0), string(run.Err.Contents()))
-		Expect(json.Unmarshal(run.Out.Contents(), &rep)).To(Succeed())
+		decodeOut(run, &rep)
 		Expect(rep.Verified).To(BeTrue())
 		Expect(tableCounts(ctx, target)).To(Equal(want))
 		noSecrets(string(run.Out.Contents())+string(run.Err.Contents()), target)
@@ -205,7 +167,7 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		otherDir := GinkgoT().TempDir()
 		otherConfig := filepath.Join(otherDir, "gateway.json")
 		writeJSONFile(otherConfig, map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": filepath.Join(otherDir, "gw.db")}})
-		seeded(otherConfig, homeSeed)
+		seedLoad(otherConfig, homeSeed)
 		other := migrate(otherConfig, targetFile, "--yes")
 		Expect(other.ExitCode()).NotTo(Equal(0))
 		Expect(string(other.Err.Contents())).To(ContainSubstring("not from this source"))
@@ -224,7 +186,7 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		writeJSONFile(config, map[string]any{"tier": "standalone", "site": "office", "listen": map[string]any{"api": freeAddr()},
 			"storage":          map[string]any{"postgres_url_file": secretFile(site("work"), source)},
 			"sealing_key_file": filepath.Join(site("work").Dir, "secrets", "sealing.key")})
-		token := seeded(config, workSeed)
+		token := seedLoad(config, workSeed).Users[0].Token
 		sourceCounts := tableCounts(ctx, source)
 
 		target := freshDatabase(ctx, "migrated")
@@ -247,7 +209,7 @@ var _ = Describe("Tier migration", Label("M1"), func() {
 		dir := GinkgoT().TempDir()
 		config := filepath.Join(dir, "gateway.json")
 		writeJSONFile(config, map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": filepath.Join(dir, "gw.db")}})
-		seeded(config, workSeed)
+		seedLoad(config, workSeed)
 
 		dsn := nonSuperuserDatabase(ctx)
 		s := migrate(config, secretFile(site("work"), dsn), "--yes")

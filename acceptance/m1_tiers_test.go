@@ -1,46 +1,27 @@
 package acceptance
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
 	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
-// doctorReport is `gateway doctor --json`.
-type doctorReport struct {
-	Tier     string `json:"tier"`
-	Overall  string `json:"overall"`
-	Services []struct {
-		Name      string `json:"name"`
-		Status    string `json:"status"`
-		LatencyMS int64  `json:"latency_ms"`
-		Detail    string `json:"detail"`
-	} `json:"services"`
-	PGVector struct {
-		Installed bool   `json:"installed"`
-		Version   string `json:"version"`
-	} `json:"pgvector"`
-	Problems []string `json:"problems"`
-}
-
-func doctor(config string) (*gexec.Session, doctorReport) {
+// doctor runs `gateway doctor --json` and decodes its report, whatever the exit code.
+func doctor(config string) (*gexec.Session, api.DoctorReport) {
 	GinkgoHelper()
 	s := gateway("doctor", "--json", "--config", config)
-	var r doctorReport
-	Expect(json.Unmarshal(s.Out.Contents(), &r)).To(Succeed(), string(s.Out.Contents()))
+	var r api.DoctorReport
+	decodeOut(s, &r)
 	return s, r
 }
 
@@ -53,20 +34,6 @@ func serveRefused(config string) string {
 	Expect(s.ExitCode()).NotTo(Equal(0))
 	Expect(time.Since(start)).To(BeNumerically("<=", 10*time.Second))
 	return string(s.Out.Contents()) + string(s.Err.Contents())
-}
-
-// noSecrets checks output holds neither the password nor the full DSN of a URL.
-func noSecrets(output string, dsns ...string) {
-	GinkgoHelper()
-	for _, dsn := range dsns {
-		Expect(output).NotTo(ContainSubstring(dsn))
-		if i, j := strings.Index(dsn, "://"), strings.Index(dsn, "@"); i >= 0 && j > i {
-			userinfo := dsn[i+3 : j]
-			if _, pw, ok := strings.Cut(userinfo, ":"); ok && pw != "" {
-				Expect(output).NotTo(ContainSubstring(pw), "a password leaked")
-			}
-		}
-	}
 }
 
 var _ = Describe("Tiers: refusing to start", Label("M1"), Serial, func() {
@@ -190,47 +157,23 @@ var _ = Describe("Tiers: configuration errors", Label("M1"), func() {
 		s := gateway("doctor", "--json", "--config", cfg)
 		Expect(s.ExitCode()).To(Equal(0), string(s.Err.Contents()))
 		Expect(string(s.Err.Contents())).To(ContainSubstring(`tier \"team\" is deprecated`))
-		var r doctorReport
-		Expect(json.Unmarshal(s.Out.Contents(), &r)).To(Succeed())
+		var r api.DoctorReport
+		decodeOut(s, &r)
 		Expect(r.Tier).To(Equal("standalone"))
 	})
 })
 
-// startGateway runs `gateway serve` in the background until the spec ends and waits
-// for /readyz.
-func startGateway(config, apiURL string) {
-	GinkgoHelper()
-	cmd := exec.Command(the.GatewayBin, "serve", "--config", config)
-	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { s.Terminate().Wait(Timeouts.Teardown) })
-	Eventually(func() int {
-		resp, err := http.Get(apiURL + "/readyz")
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}).WithTimeout(Timeouts.Readiness).WithPolling(Timeouts.Poll).Should(Equal(http.StatusOK))
-	Expect(s.ExitCode()).To(Equal(-1), "the gateway exited")
-}
-
 var _ = Describe("Tiers: local and standalone", Label("M1"), func() {
 	// seedAndList loads seed/work.json through the CLI, serves, and reads the demo
 	// user's tasks back through the local API.
-	seedAndList := func(cfg map[string]any, dir string) (string, listBody) {
+	seedAndList := func(cfg map[string]any, dir string) api.ListOf[map[string]any] {
 		addr := freeAddr()
 		cfg["listen"] = map[string]any{"api": addr}
 		path := filepath.Join(dir, "gateway.json")
 		writeJSONFile(path, cfg)
 		root, err := world.ModuleRoot()
 		Expect(err).NotTo(HaveOccurred())
-		s := gateway("--config", path, "seed", "load", "--json", filepath.Join(root, "seed", "work.json"))
-		Expect(s.ExitCode()).To(Equal(0), string(s.Err.Contents()))
-		var seeded struct {
-			Users []struct{ Email, Token string }
-		}
-		Expect(json.Unmarshal(s.Out.Contents(), &seeded)).To(Succeed())
+		seeded := seedLoad(path, filepath.Join(root, "seed", "work.json"))
 		Expect(seeded.Users[0].Token).To(HavePrefix("mos_"))
 
 		By("loading the same seed again: idempotent, no new tokens")
@@ -240,18 +183,18 @@ var _ = Describe("Tiers: local and standalone", Label("M1"), func() {
 
 		base := "http://" + addr
 		startGateway(path, base)
-		var ready struct{ Checks []struct{ Name string } }
-		Expect(apiCall(http.MethodGet, base+"/readyz", "", nil, &ready)).To(Equal(http.StatusOK))
+		var ready api.Health
+		Expect(call(http.MethodGet, base+"/readyz", &ready)).To(Equal(http.StatusOK))
 		Expect(ready.Checks).To(HaveLen(1), "only storage: no Valkey, no federation")
 		Expect(ready.Checks[0].Name).To(Equal("storage"))
-		var list listBody
-		Expect(apiCall(http.MethodGet, base+"/api/v1/tasks?source=all&limit=1000", seeded.Users[0].Token, nil, &list)).To(Equal(http.StatusOK))
-		return base, list
+		var list api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, base+"/api/v1/tasks?source=all&limit=1000", &list, bearer(seeded.Users[0].Token))).To(Equal(http.StatusOK))
+		return list
 	}
 
 	It("[M1-10a] the local tier (SQLite, no config beyond a path) seeds, serves and lists", func() {
 		dir := GinkgoT().TempDir()
-		_, list := seedAndList(map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": filepath.Join(dir, "data", "gateway.db")}}, dir)
+		list := seedAndList(map[string]any{"tier": "local", "storage": map[string]any{"sqlite_path": filepath.Join(dir, "data", "gateway.db")}}, dir)
 		Expect(list.Items).NotTo(BeEmpty())
 		Expect(list.Partial).To(BeFalse())
 		Expect(list.Sources).To(HaveLen(1))
@@ -265,14 +208,9 @@ var _ = Describe("Tiers: local and standalone", Label("M1"), func() {
 	})
 
 	It("[M1-10b] the standalone tier (PostgreSQL without pgvector in its database) seeds, serves and lists", func(ctx SpecContext) {
-		admin := sqlConn(ctx, site("work").PostgresURL)
-		db := "standalone_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-		_, err := admin.Exec(ctx, "CREATE DATABASE "+db)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx context.Context) { _, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
-		dsn := strings.Replace(site("work").PostgresURL, "/gateway?", "/"+db+"?", 1)
+		dsn := freshDatabase(ctx, "standalone")
 		dir := GinkgoT().TempDir()
-		_, list := seedAndList(map[string]any{"tier": "standalone", "site": "office",
+		list := seedAndList(map[string]any{"tier": "standalone", "site": "office",
 			"storage":          map[string]any{"postgres_url_file": secretFile(site("work"), dsn)},
 			"sealing_key_file": filepath.Join(site("work").Dir, "secrets", "sealing.key")}, dir)
 		Expect(list.Items).NotTo(BeEmpty())

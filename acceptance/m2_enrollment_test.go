@@ -1,19 +1,14 @@
 package acceptance
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,111 +16,10 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
-
-type grantCreated struct {
-	GrantID        string `json:"grant_id"`
-	Peer           string `json:"peer"`
-	SubjectUserID  string `json:"subject_user_id"`
-	Status         string `json:"status"`
-	EnrollmentURL  string `json:"enrollment_url"`
-	TokenExpiresAt string `json:"token_expires_at"`
-}
-
-// cli runs the gateway CLI against a site's config.
-func cli(s world.SiteInfo, args ...string) *gexec.Session {
-	GinkgoHelper()
-	return gateway(append([]string{"--config", s.Config}, args...)...)
-}
-
-func cliJSON(s world.SiteInfo, out any, args ...string) {
-	GinkgoHelper()
-	sess := cli(s, append(args, "--json")...)
-	Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
-	Expect(json.Unmarshal(sess.Out.Contents(), out)).To(Succeed(), string(sess.Out.Contents()))
-}
-
-// uniqueName is a peer name no other spec or process uses.
-func uniqueName(prefix string) string {
-	return fmt.Sprintf("%s-%d-%s", prefix, GinkgoParallelProcess(), uuid.NewString()[:8])
-}
-
-const fullScope = `{"resources": ["tasks", "notes", "memories"], "include_personal": true, "max_rows_per_query": 50}`
-
-// newGrant registers a fresh inbound peer at a site and grants it the site's demo user.
-func newGrant(s world.SiteInfo, scopeDoc string) grantCreated {
-	GinkgoHelper()
-	peer := uniqueName("peer")
-	var p map[string]any
-	cliJSON(s, &p, "federation", "peer", "create", "--name", peer)
-	Expect(p["state"]).To(Equal("pending"))
-	path := filepath.Join(GinkgoT().TempDir(), "scope.json")
-	Expect(os.WriteFile(path, []byte(scopeDoc), 0o600)).To(Succeed())
-	var g grantCreated
-	cliJSON(s, &g, "federation", "grant", "create", "--peer", peer, "--subject-user", s.Users[0].Email, "--scope", path)
-	return g
-}
-
-// tokenOf reads the token from an enrollment URL's fragment.
-func tokenOf(enrollmentURL string) string {
-	GinkgoHelper()
-	u, err := url.Parse(enrollmentURL)
-	Expect(err).NotTo(HaveOccurred())
-	q, err := url.ParseQuery(u.Fragment)
-	Expect(err).NotTo(HaveOccurred())
-	return q.Get("token")
-}
-
-// enrollPOST redeems a token with a CSR on a verified connection to the site.
-func enrollPOST(s world.SiteInfo, token, csr string) (int, api.EnrollResponse, errorBody) {
-	GinkgoHelper()
-	body, _ := json.Marshal(api.EnrollRequest{Token: token, CSRPEM: csr})
-	client := &http.Client{Timeout: Timeouts.Request, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: rootPool(s.CARoot)}}}
-	resp, err := client.Post(s.FederationURL+"/api/federation/v1/enroll", "application/json", bytes.NewReader(body))
-	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	var ok api.EnrollResponse
-	var bad errorBody
-	if resp.StatusCode == http.StatusCreated {
-		Expect(json.NewDecoder(resp.Body).Decode(&ok)).To(Succeed())
-	} else {
-		Expect(json.NewDecoder(resp.Body).Decode(&bad)).To(Succeed())
-	}
-	return resp.StatusCode, ok, bad
-}
-
-func parsePEMCert(p string) *x509.Certificate {
-	GinkgoHelper()
-	block, _ := pem.Decode([]byte(p))
-	Expect(block).NotTo(BeNil())
-	c, err := x509.ParseCertificate(block.Bytes)
-	Expect(err).NotTo(HaveOccurred())
-	return c
-}
-
-func userID(s world.SiteInfo, email string) string {
-	GinkgoHelper()
-	var id string
-	conn := sqlConn(bgCtx(), s.PostgresURL)
-	Expect(conn.QueryRow(bgCtx(), `SELECT id::text FROM users WHERE email = $1`, email).Scan(&id)).To(Succeed())
-	return id
-}
-
-type auditEntry struct {
-	Action, Outcome, Reason, Actor, Detail string
-	GrantID                                string `json:"grant_id"`
-}
-
-func auditOf(s world.SiteInfo) []auditEntry {
-	GinkgoHelper()
-	var entries []auditEntry
-	cliJSON(s, &entries, "federation", "audit", "list", "--limit", "1000")
-	return entries
-}
 
 var _ = Describe("Enrollment", Label("M2", "security"), func() {
 	var work world.SiteInfo
@@ -148,12 +42,12 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(time.Until(exp)).To(BeNumerically("~", 15*time.Minute, time.Minute))
 
-		var shown map[string]any
+		var shown api.Grant
 		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
-		Expect(shown["status"]).To(Equal("pending"))
-		var all []map[string]any
+		Expect(shown.Status).To(Equal("pending"))
+		var all []api.Grant
 		cliJSON(work, &all, "federation", "grant", "list")
-		Expect(all).To(ContainElement(HaveKeyWithValue("grant_id", g.GrantID)))
+		Expect(all).To(ContainElement(HaveField("ID", g.GrantID)))
 
 		By("storing the token only as a hash")
 		conn := sqlConn(bgCtx(), work.PostgresURL)
@@ -165,8 +59,7 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 
 	DescribeTable("[M2-2] refuses an invalid scope, naming the field",
 		func(doc, field string) {
-			path := filepath.Join(GinkgoT().TempDir(), "scope.json")
-			Expect(os.WriteFile(path, []byte(doc), 0o600)).To(Succeed())
+			path := scopeFile(doc)
 			peer := uniqueName("scope")
 			Expect(cli(work, "federation", "peer", "create", "--name", peer).ExitCode()).To(Equal(0))
 			s := cli(work, "federation", "grant", "create", "--peer", peer, "--subject-user", work.Users[0].Email, "--scope", path)
@@ -183,28 +76,28 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 	It("[M2-3] answers 410 to a replayed token, 410 to an expired one and 404 to an unknown one", func(ctx SpecContext) {
 		g := newGrant(work, fullScope)
 		token := tokenOf(g.EnrollmentURL)
-		status, _, e := enrollPOST(work, token, newCSR())
+		status, _, e := enroll(work, token, newCSR())
 		Expect(status).To(Equal(http.StatusCreated), e.Error.Code)
-		status, _, e = enrollPOST(work, token, newCSR())
+		status, _, e = enroll(work, token, newCSR())
 		Expect(status).To(Equal(http.StatusGone))
-		Expect(e.Error.Code).To(Equal("token_spent_or_expired"))
+		Expect(e.Error.Code).To(Equal(api.CodeTokenSpentOrExpired))
 
 		expired := newGrant(work, fullScope)
 		conn := sqlConn(ctx, work.PostgresURL)
 		_, err := conn.Exec(ctx, `UPDATE federation_enrollment_tokens SET expires_at = now() - interval '1 minute' WHERE grant_id = $1`, expired.GrantID)
 		Expect(err).NotTo(HaveOccurred())
-		status, _, e = enrollPOST(work, tokenOf(expired.EnrollmentURL), newCSR())
+		status, _, e = enroll(work, tokenOf(expired.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusGone))
 
-		status, _, e = enrollPOST(work, "met_"+strings.Repeat("x", 43), newCSR())
+		status, _, e = enroll(work, "met_"+strings.Repeat("x", 43), newCSR())
 		Expect(status).To(Equal(http.StatusNotFound))
-		Expect(e.Error.Code).To(Equal("unknown_token"))
+		Expect(e.Error.Code).To(Equal(api.CodeUnknownToken))
 		Expect(e.Error.RequestID).NotTo(BeEmpty())
 	})
 
 	It("[M2-4] issues a certificate carrying both OIDs with the grant's values", func() {
 		g := newGrant(work, fullScope)
-		status, resp, e := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		status, resp, e := enroll(work, tokenOf(g.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusCreated), e.Error.Code)
 		cert := parsePEMCert(resp.CertificatePEM)
 		Expect(extValues(cert, api.OIDGrantID)).To(Equal([]string{g.GrantID}))
@@ -215,27 +108,27 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		_, err := cert.Verify(x509.VerifyOptions{Roots: rootPool(work.CARoot), Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		Expect(err).NotTo(HaveOccurred())
 
-		var shown map[string]any
+		var shown api.Grant
 		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
-		Expect(shown["status"]).To(Equal("active"))
-		Expect(shown["cert_serial"]).To(Equal(cert.SerialNumber.String()))
+		Expect(shown.Status).To(Equal("active"))
+		Expect(shown.CertSerial).To(Equal(cert.SerialNumber.String()))
 	})
 
 	It("[M2-4] fails loudly when the CA's template drops the OIDs, leaving the grant pending", func(ctx SpecContext) {
-		api, fed := freeAddr(), freeAddr()
-		cfg := siteConfig(work, map[string]any{"listen": map[string]any{"api": api, "federation": fed},
+		apiAddr, fed := freeAddr(), freeAddr()
+		cfg := siteConfig(work, map[string]any{"listen": map[string]any{"api": apiAddr, "federation": fed},
 			"federation": map[string]any{"public_url": "https://" + fed}, "ca": map[string]any{"provisioner": world.BrokenProvisioner}})
-		startGateway(cfg, "http://"+api)
+		startGateway(cfg, "http://"+apiAddr)
 		broken := work
 		broken.Config, broken.FederationURL = cfg, "https://"+fed
 		g := newGrant(broken, fullScope)
-		status, _, e := enrollPOST(broken, tokenOf(g.EnrollmentURL), newCSR())
+		status, _, e := enroll(broken, tokenOf(g.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusBadGateway))
-		Expect(e.Error.Code).To(Equal("issuance_failed"))
-		var shown map[string]any
+		Expect(e.Error.Code).To(Equal(api.CodeIssuanceFailed))
+		var shown api.Grant
 		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
-		Expect(shown["status"]).To(Equal("pending"))
-		Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", g.GrantID), HaveField("Reason", "issuance_failed"), HaveField("Outcome", "failed"))))
+		Expect(shown.Status).To(Equal("pending"))
+		Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", g.GrantID), HaveField("Reason", api.CodeIssuanceFailed), HaveField("Outcome", api.OutcomeFailed))))
 	})
 
 	It("[M2-7] lets exactly one of twenty concurrent redemptions of one token through", func() {
@@ -252,7 +145,7 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 			go func() {
 				defer GinkgoRecover()
 				defer wg.Done()
-				statuses[i], _, _ = enrollPOST(work, token, csrs[i])
+				statuses[i], _, _ = enroll(work, token, csrs[i])
 			}()
 		}
 		wg.Wait()
@@ -271,10 +164,10 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		func(csr func() string) {
 			g := newGrant(work, fullScope)
 			token := tokenOf(g.EnrollmentURL)
-			status, _, e := enrollPOST(work, token, csr())
+			status, _, e := enroll(work, token, csr())
 			Expect(status).To(Equal(http.StatusBadRequest))
-			Expect(e.Error.Code).To(Equal("invalid_csr"))
-			status, _, _ = enrollPOST(work, token, newCSR())
+			Expect(e.Error.Code).To(Equal(api.CodeInvalidCSR))
+			status, _, _ = enroll(work, token, newCSR())
 			Expect(status).To(Equal(http.StatusCreated), "the token was not spent")
 		},
 		Entry("carrying the reserved OIDs", func() string {
@@ -300,25 +193,25 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 	It("[M2-8] refuses invalid status transitions", func() {
 		By("a fresh token for a pending grant replaces the outstanding one")
 		p0 := newGrant(work, fullScope)
-		var fresh grantCreated
+		var fresh api.GrantCreated
 		cliJSON(work, &fresh, "federation", "token", "create", "--grant", p0.GrantID)
-		st0, _, _ := enrollPOST(work, tokenOf(p0.EnrollmentURL), newCSR())
+		st0, _, _ := enroll(work, tokenOf(p0.EnrollmentURL), newCSR())
 		Expect(st0).To(Equal(http.StatusGone))
-		st0, _, _ = enrollPOST(work, tokenOf(fresh.EnrollmentURL), newCSR())
+		st0, _, _ = enroll(work, tokenOf(fresh.EnrollmentURL), newCSR())
 		Expect(st0).To(Equal(http.StatusCreated))
 
 		g := newGrant(work, fullScope)
 		By("no fresh token for an active grant")
-		status, _, _ := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		status, _, _ := enroll(work, tokenOf(g.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusCreated))
 		s := cli(work, "federation", "token", "create", "--grant", g.GrantID)
 		Expect(s.ExitCode()).NotTo(Equal(0))
 		Expect(string(s.Err.Contents())).To(ContainSubstring("is active"))
 
 		By("revoking: active -> revoked, then not again")
-		var revoked map[string]any
+		var revoked api.Grant
 		cliJSON(work, &revoked, "federation", "grant", "revoke", g.GrantID, "--reason", "spec")
-		Expect(revoked["status"]).To(Equal("revoked"))
+		Expect(revoked.Status).To(Equal("revoked"))
 		again := cli(work, "federation", "grant", "revoke", g.GrantID)
 		Expect(again.ExitCode()).NotTo(Equal(0))
 		Expect(cli(work, "federation", "token", "create", "--grant", g.GrantID).ExitCode()).NotTo(Equal(0))
@@ -328,38 +221,38 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		conn := sqlConn(bgCtx(), work.PostgresURL)
 		_, err := conn.Exec(bgCtx(), `UPDATE federation_grants SET expires_at = now() - interval '1 second' WHERE id = $1`, x.GrantID)
 		Expect(err).NotTo(HaveOccurred())
-		var shownX map[string]any
+		var shownX api.Grant
 		cliJSON(work, &shownX, "federation", "grant", "show", x.GrantID)
-		Expect(shownX["status"]).To(Equal("expired"))
-		st, _, ex := enrollPOST(work, tokenOf(x.EnrollmentURL), newCSR())
+		Expect(shownX.Status).To(Equal("expired"))
+		st, _, ex := enroll(work, tokenOf(x.EnrollmentURL), newCSR())
 		Expect(st).To(Equal(http.StatusConflict))
-		Expect(ex.Error.Code).To(Equal("grant_not_pending"))
+		Expect(ex.Error.Code).To(Equal(api.CodeGrantNotPending))
 		Expect(cli(work, "federation", "grant", "revoke", x.GrantID).ExitCode()).NotTo(Equal(0))
 
 		By("a pending grant can be revoked, and its outstanding token then fails with 409")
 		p := newGrant(work, fullScope)
 		cliJSON(work, &revoked, "federation", "grant", "revoke", p.GrantID)
-		status, _, e := enrollPOST(work, tokenOf(p.EnrollmentURL), newCSR())
+		status, _, e := enroll(work, tokenOf(p.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusConflict))
-		Expect(e.Error.Code).To(Equal("grant_not_pending"))
+		Expect(e.Error.Code).To(Equal(api.CodeGrantNotPending))
 	})
 
 	It("[M2-9] writes an audit row for creation, enrollment and each failure", func() {
 		g := newGrant(work, fullScope)
 		token := tokenOf(g.EnrollmentURL)
-		status, _, _ := enrollPOST(work, token, newCSR(utf8Ext(api.OIDGrantID, uuid.NewString())))
+		status, _, _ := enroll(work, token, newCSR(utf8Ext(api.OIDGrantID, uuid.NewString())))
 		Expect(status).To(Equal(http.StatusBadRequest))
-		status, _, _ = enrollPOST(work, token, newCSR())
+		status, _, _ = enroll(work, token, newCSR())
 		Expect(status).To(Equal(http.StatusCreated))
-		status, _, _ = enrollPOST(work, token, newCSR())
+		status, _, _ = enroll(work, token, newCSR())
 		Expect(status).To(Equal(http.StatusGone))
 		entries := auditOf(work)
 		Expect(entries).To(ContainElements(
-			And(HaveField("Action", "grant.create"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
-			And(HaveField("Action", "token.create"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
-			And(HaveField("Action", "enroll"), HaveField("Outcome", "allowed"), HaveField("GrantID", g.GrantID)),
-			And(HaveField("Action", "enroll"), HaveField("Reason", "invalid_csr"), HaveField("Detail", "token "+token[:8]+"…")),
-			And(HaveField("Action", "enroll"), HaveField("Reason", "token_spent_or_expired"), HaveField("Detail", "token "+token[:8]+"…")),
+			And(HaveField("Action", "grant.create"), HaveField("Outcome", api.OutcomeAllowed), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "token.create"), HaveField("Outcome", api.OutcomeAllowed), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "enroll"), HaveField("Outcome", api.OutcomeAllowed), HaveField("GrantID", g.GrantID)),
+			And(HaveField("Action", "enroll"), HaveField("Reason", api.CodeInvalidCSR), HaveField("Detail", "token "+token[:8]+"…")),
+			And(HaveField("Action", "enroll"), HaveField("Reason", api.CodeTokenSpentOrExpired), HaveField("Detail", "token "+token[:8]+"…")),
 		))
 		for _, e := range entries {
 			Expect(e.Detail).NotTo(ContainSubstring(token[8:]), "a token beyond its first 8 characters in the audit log")
@@ -373,16 +266,16 @@ var _ = Describe("Enrolling a peer (the requesting side)", Label("M2", "security
 		g := newGrant(work, fullScope)
 		// users[3] is this spec's alone: [M3-8] relies on another user owning no peer.
 		name, owner := uniqueName("work"), home.Users[3].Email
-		sess := runStdin(g.EnrollmentURL, the.GatewayBin, "--config", home.Config, "federation", "peer", "add", "-", "--name", name, "--local-user", owner, "--json")
+		sess := cliStdin(home, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", name, "--local-user", owner, "--json")
 		Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
-		var added map[string]any
-		Expect(json.Unmarshal(sess.Out.Contents(), &added)).To(Succeed())
-		Expect(added["state"]).To(Equal("active"))
-		Expect(added["grant_id"]).To(Equal(g.GrantID))
+		var added api.PeerAdded
+		decodeOut(sess, &added)
+		Expect(added.State).To(Equal("active"))
+		Expect(added.GrantID).To(Equal(g.GrantID))
 
-		var shown map[string]any
+		var shown api.Grant
 		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
-		Expect(shown["status"]).To(Equal("active"))
+		Expect(shown.Status).To(Equal("active"))
 
 		By("keeping the key sealed at rest: no PEM, no bare DER")
 		conn := sqlConn(ctx, home.PostgresURL)
@@ -395,9 +288,9 @@ var _ = Describe("Enrolling a peer (the requesting side)", Label("M2", "security
 		Expect(extValues(parsePEMCert(certPEM), api.OIDGrantID)).To(Equal([]string{g.GrantID}))
 
 		By("unsealing it with peer verify, which never prints the key")
-		var verified map[string]any
+		var verified api.PeerVerified
 		cliJSON(home, &verified, "federation", "peer", "verify", name, "--local-user", owner)
-		Expect(verified["key_matches"]).To(BeTrue())
+		Expect(verified.KeyMatches).To(BeTrue())
 		Expect(string(cli(home, "federation", "peer", "verify", name, "--local-user", owner).Out.Contents())).NotTo(ContainSubstring("PRIVATE"))
 
 		By("the harness's own enrollment is there too")
@@ -408,11 +301,11 @@ var _ = Describe("Enrolling a peer (the requesting side)", Label("M2", "security
 		home, work := site("home"), site("work")
 		g := newGrant(work, fullScope)
 		tampered := strings.Replace(g.EnrollmentURL, "ca-sha256="+work.CAFingerprint, "ca-sha256="+home.CAFingerprint, 1)
-		sess := runStdin(tampered, the.GatewayBin, "--config", home.Config, "federation", "peer", "add", "-", "--name", uniqueName("evil"), "--local-user", home.Users[0].Email)
+		sess := cliStdin(home, tampered, "federation", "peer", "add", "-", "--name", uniqueName("evil"), "--local-user", home.Users[0].Email)
 		Expect(sess.ExitCode()).NotTo(Equal(0))
 		Expect(string(sess.Err.Contents())).To(ContainSubstring("does not match"))
 		Expect(string(sess.Err.Contents())).NotTo(ContainSubstring(tokenOf(g.EnrollmentURL)))
-		status, _, _ := enrollPOST(work, tokenOf(g.EnrollmentURL), newCSR())
+		status, _, _ := enroll(work, tokenOf(g.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusCreated), "the token was never sent")
 	})
 })

@@ -3,9 +3,7 @@ package acceptance
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,25 +23,28 @@ func provisionerKID(s world.SiteInfo, name string) string {
 	return kid
 }
 
+// federationProvisioner is step-ca's extension naming the work site's federation
+// provisioner, with its real key id.
+func federationProvisioner() fixtures.Ext {
+	GinkgoHelper()
+	return fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))
+}
+
 // stolenIntermediate decrypts a site's intermediate key with the real step CLI: the
 // attacker of these specs holds the CA's signing key, and still must not pass the
 // guard without a well-formed identity.
 func stolenIntermediate(s world.SiteInfo) (*fixtures.Issuer, []byte) {
 	GinkgoHelper()
 	caDir := filepath.Dir(filepath.Dir(s.CAConfig))
-	keyPEM, err := output(filepath.Join(the.BinDir, "step"), "crypto", "key", "format", filepath.Join(caDir, "secrets", "intermediate_ca_key"),
+	keyPEM, err := output(nil, filepath.Join(the.BinDir, "step"), "crypto", "key", "format", filepath.Join(caDir, "secrets", "intermediate_ca_key"),
 		"--pem", "--password-file", filepath.Join(s.Dir, "secrets", "ca.pass"), "--no-password", "--insecure")
 	Expect(err).NotTo(HaveOccurred())
-	block, _ := pem.Decode(keyPEM)
-	Expect(block).NotTo(BeNil())
-	key, err := x509.ParseECPrivateKey(block.Bytes)
+	key, err := x509.ParseECPrivateKey(pemDER(keyPEM))
 	Expect(err).NotTo(HaveOccurred())
-	certPEM, err := os.ReadFile(filepath.Join(caDir, "certs", "intermediate_ca.crt"))
+	der := intermediateOf(s)
+	cert, err := x509.ParseCertificate(der)
 	Expect(err).NotTo(HaveOccurred())
-	cb, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	Expect(err).NotTo(HaveOccurred())
-	return &fixtures.Issuer{Cert: cert, Key: crypto.Signer(key)}, cb.Bytes
+	return &fixtures.Issuer{Cert: cert, Key: crypto.Signer(key)}, der
 }
 
 var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
@@ -59,39 +60,39 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		cert, err := ca.ClientCert(active.grant.GrantID, []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, active.grant.GrantID), fixtures.UTF8(api.OIDSubjectUserID, active.grant.SubjectUserID),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))})
+			federationProvisioner()})
 		Expect(err).NotTo(HaveOccurred())
-		_, err = mtlsClient(work, cert).Get(work.FederationURL + "/api/federation/v1/capabilities")
+		err = callError(http.MethodGet, work.FederationURL+"/api/federation/v1/capabilities", via(mtlsClient(work, cert)))
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(Or(ContainSubstring("bad certificate"), ContainSubstring("unknown certificate authority")))
 	})
 
 	DescribeTable("[M3-6] a certificate from the site's own (stolen) intermediate is refused with 401 when its identity is wrong",
-		func(code string, exts func(g grantCreated) []fixtures.Ext) {
+		func(code string, exts func(g api.GrantCreated) []fixtures.Ext) {
 			is, inter := stolenIntermediate(work)
 			cert, err := is.ClientCert(active.grant.GrantID, exts(active.grant), inter)
 			Expect(err).NotTo(HaveOccurred())
-			var e errorBody
+			var e api.ErrorBody
 			Expect(fedCall(mtlsClient(work, cert), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusUnauthorized))
 			Expect(e.Error.Code).To(Equal(code))
-			Expect(auditOf(work)).To(ContainElement(And(HaveField("Reason", code), HaveField("Outcome", "denied"))), "[M3-12] audited")
+			Expect(auditOf(work)).To(ContainElement(And(HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))), "[M3-12] audited")
 		},
-		Entry("no OIDs", "identity_missing", func(g grantCreated) []fixtures.Ext {
-			return []fixtures.Ext{fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
+		Entry("no OIDs", api.CodeIdentityMissing, func(g api.GrantCreated) []fixtures.Ext {
+			return []fixtures.Ext{federationProvisioner()}
 		}),
-		Entry("a malformed grant UUID", "identity_malformed", func(g grantCreated) []fixtures.Ext {
+		Entry("a malformed grant UUID", api.CodeIdentityMalformed, func(g api.GrantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, strings.ToUpper(g.GrantID)), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
-				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
+				federationProvisioner()}
 		}),
-		Entry("a subject that is not a UUID", "identity_malformed", func(g grantCreated) []fixtures.Ext {
+		Entry("a subject that is not a UUID", api.CodeIdentityMalformed, func(g api.GrantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, "ada@work.example"),
-				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}
+				federationProvisioner()}
 		}),
-		Entry("the federation provisioner's name with another key", "wrong_provisioner", func(g grantCreated) []fixtures.Ext {
+		Entry("the federation provisioner's name with another key", api.CodeWrongProvisioner, func(g api.GrantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
 				fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, "another-key-id")}
 		}),
-		Entry("another provisioner", "wrong_provisioner", func(g grantCreated) []fixtures.Ext {
+		Entry("another provisioner", api.CodeWrongProvisioner, func(g api.GrantCreated) []fixtures.Ext {
 			return []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, g.GrantID), fixtures.UTF8(api.OIDSubjectUserID, g.SubjectUserID),
 				fixtures.StepProvisioner(api.OIDStepProvisioner, world.ListenerProvisioner, provisionerKID(site("work"), world.ListenerProvisioner))}
 		}),
@@ -101,19 +102,19 @@ var _ = Describe("Forged client certificates", Label("M3", "security"), func() {
 		is, inter := stolenIntermediate(work)
 		cert, err := is.ClientCert(active.grant.GrantID, []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, active.grant.GrantID), fixtures.UTF8(api.OIDSubjectUserID, active.grant.SubjectUserID),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
+			federationProvisioner()}, inter)
 		Expect(err).NotTo(HaveOccurred())
-		var e errorBody
+		var e api.ErrorBody
 		Expect(fedCall(mtlsClient(work, cert), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
-		Expect(e.Error.Code).To(Equal("stale_certificate"))
+		Expect(e.Error.Code).To(Equal(api.CodeStaleCertificate))
 
 		By("and an unknown grant is 403 too")
 		other, err := is.ClientCert(uuid.NewString(), []fixtures.Ext{
 			fixtures.UTF8(api.OIDGrantID, uuid.NewString()), fixtures.UTF8(api.OIDSubjectUserID, uuid.NewString()),
-			fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
+			federationProvisioner()}, inter)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fedCall(mtlsClient(work, other), work, http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
-		Expect(e.Error.Code).To(Equal("grant_unknown"))
+		Expect(e.Error.Code).To(Equal(api.CodeGrantUnknown))
 	})
 })
 
@@ -122,7 +123,7 @@ func forgedFor(s world.SiteInfo, grantID, subject string) *http.Client {
 	GinkgoHelper()
 	is, inter := stolenIntermediate(s)
 	cert, err := is.ClientCert(grantID, []fixtures.Ext{fixtures.UTF8(api.OIDGrantID, grantID), fixtures.UTF8(api.OIDSubjectUserID, subject),
-		fixtures.StepProvisioner(api.OIDStepProvisioner, world.FederationProvisioner, provisionerKID(site("work"), world.FederationProvisioner))}, inter)
+		federationProvisioner()}, inter)
 	Expect(err).NotTo(HaveOccurred())
 	return mtlsClient(s, cert)
 }
@@ -138,28 +139,28 @@ var _ = Describe("The guard's 403s", Label("M3", "security"), func() {
 			if grantID != p.grant.GrantID || subject != p.grant.SubjectUserID {
 				client = forgedFor(work, grantID, subject)
 			}
-			var e errorBody
-			Expect(fedCall(client, work, http.MethodPost, "/list/tasks", map[string]any{}, &e)).To(Equal(http.StatusForbidden))
+			var e api.ErrorBody
+			Expect(fedCall(client, work, http.MethodPost, "/list/tasks", api.FedListRequest{}, &e)).To(Equal(http.StatusForbidden))
 			Expect(e.Error.Code).To(Equal(code))
-			Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", grantID), HaveField("Reason", code), HaveField("Outcome", "denied"))))
+			Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", grantID), HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))))
 		},
-		Entry("pending", "grant_pending", func(p peer) (string, string) {
+		Entry("pending", api.CodeGrantPending, func(p peer) (string, string) {
 			g := newGrant(site("work"), fullScope) // never enrolled
 			return g.GrantID, g.SubjectUserID
 		}),
-		Entry("expired", "grant_expired", func(p peer) (string, string) {
+		Entry("expired", api.CodeGrantExpired, func(p peer) (string, string) {
 			_, err := sqlConn(bgCtx(), site("work").PostgresURL).Exec(bgCtx(),
 				`UPDATE federation_grants SET expires_at = now() - interval '1 second' WHERE id = $1`, p.grant.GrantID)
 			Expect(err).NotTo(HaveOccurred())
 			return p.grant.GrantID, p.grant.SubjectUserID
 		}),
-		Entry("its peer suspended", "peer_not_active", func(p peer) (string, string) {
+		Entry("its peer suspended", api.CodePeerNotActive, func(p peer) (string, string) {
 			_, err := sqlConn(bgCtx(), site("work").PostgresURL).Exec(bgCtx(),
 				`UPDATE federation_peers SET state = 'suspended' WHERE id = (SELECT peer_id FROM federation_grants WHERE id = $1)`, p.grant.GrantID)
 			Expect(err).NotTo(HaveOccurred())
 			return p.grant.GrantID, p.grant.SubjectUserID
 		}),
-		Entry("another subject than the grant's", "subject_mismatch", func(p peer) (string, string) {
+		Entry("another subject than the grant's", api.CodeSubjectMismatch, func(p peer) (string, string) {
 			return p.grant.GrantID, uuid.NewString()
 		}),
 	)

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
 	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
@@ -39,8 +40,8 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 		for _, it := range remote {
 			Expect(it["_source"]).To(Equal("federated:work"))
 		}
-		var all listBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/notes?source=all&limit=200", ada, nil, &all)).To(Equal(http.StatusOK))
+		var all api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/notes?source=all&limit=200", &all, bearer(ada))).To(Equal(http.StatusOK))
 		Expect(all.Partial).To(BeFalse())
 		Expect(all.Sources).To(HaveLen(2))
 		sources := map[any]int{}
@@ -53,27 +54,27 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 
 	It("[M3-8] never lends a user another user's peer", func() {
 		byron := home.Users[2].Token // owns no peer: [M2-6] enrolls users[3]
-		var l listBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", byron, nil, &l)).To(Equal(http.StatusOK))
+		var l api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", &l, bearer(byron))).To(Equal(http.StatusOK))
 		Expect(l.Sources).To(HaveLen(1))
 		for _, it := range l.Items {
 			Expect(it["_source"]).To(Equal("local"))
 		}
-		var e errorBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:work", byron, nil, &e)).To(Equal(http.StatusNotFound))
-		Expect(e.Error.Code).To(Equal("unknown_peer"))
+		var e api.ErrorBody
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:work", &e, bearer(byron))).To(Equal(http.StatusNotFound))
+		Expect(e.Error.Code).To(Equal(api.CodeUnknownPeer))
 	})
 
 	It("[M3-8] gets one remote row by id, 404 for one outside the grant", func() {
 		ada := home.Users[0].Token
 		in := effectiveIDs(work, "notes", true, workTeams())[0]
-		var got struct{ Item map[string]any }
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/notes/"+in+"?source=federated:work", ada, nil, &got)).To(Equal(http.StatusOK))
-		Expect(got.Item["_source"]).To(Equal("federated:work"))
+		var got api.ItemResponse
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/notes/"+in+"?source=federated:work", &got, bearer(ada))).To(Equal(http.StatusOK))
+		Expect(itemOf(got)["_source"]).To(Equal("federated:work"))
 		_, notMine := teamIDs(work)
 		var out string
 		Expect(sqlConn(bgCtx(), work.PostgresURL).QueryRow(bgCtx(), `SELECT id::text FROM notes WHERE team_id = $1 LIMIT 1`, notMine).Scan(&out)).To(Succeed())
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/notes/"+out+"?source=federated:work", ada, nil, nil)).To(Equal(http.StatusNotFound))
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/notes/"+out+"?source=federated:work", nil, bearer(ada))).To(Equal(http.StatusNotFound))
 	})
 
 	It("[M3-9] persists nothing it read from the peer: not in the database, not in Valkey, not in any file", func(ctx SpecContext) {
@@ -94,7 +95,7 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 		}
 
 		By("dumping home's database")
-		dump, err := output(filepath.Join(process.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
+		dump, err := output(nil, filepath.Join(process.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(len(dump)).To(BeNumerically(">", 10000), "the dump holds home's own rows")
 		for _, n := range needles {
@@ -144,13 +145,13 @@ var _ = Describe("A peer going down mid-fan-out", Label("M3"), Serial, func() {
 		gw := shared.Site("work").Gateway
 		Expect(gw.Kill()).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(gw.Start(ctx)).To(Succeed()) })
-		var l listBody
-		Expect(apiCall(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", home.Users[0].Token, nil, &l)).To(Equal(http.StatusOK))
+		var l api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", &l, bearer(home.Users[0].Token))).To(Equal(http.StatusOK))
 		Expect(l.Partial).To(BeTrue())
 		Expect(l.Items).NotTo(BeEmpty())
 		for _, it := range l.Items {
 			Expect(it["_source"]).To(Equal("local"))
 		}
-		Expect(l.Sources).To(ContainElement(And(HaveField("Name", "federated:work"), HaveField("Status", "error"), HaveField("Error", "unreachable"))))
+		Expect(l.Sources).To(ContainElement(And(HaveField("Name", "federated:work"), HaveField("Status", "error"), HaveField("Error", api.CodeUnreachable))))
 	}, SpecTimeout(Timeouts.CLI))
 })

@@ -20,7 +20,7 @@ var _ = Describe("Tiers: the federated world", Label("M1"), func() {
 	DescribeTable("[M1-1] boots a federated gateway whose /readyz answers 200 with storage and Valkey up",
 		func(ctx SpecContext, name string) {
 			var h api.Health
-			status := getJSON(ctx, http.DefaultClient, site(name).APIURL+"/readyz", &h)
+			status := call(http.MethodGet, site(name).APIURL+"/readyz", &h)
 			Expect(status).To(Equal(http.StatusOK))
 			Expect(h.Status).To(Equal("ready"))
 			Expect(h.Checks).To(ConsistOf(
@@ -69,35 +69,28 @@ var _ = Describe("A site's services", Label("harness"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(w.Down)
 		s := w.Site("solo")
-		readyz := func() int {
-			resp, err := http.Get(s.Gateway.APIURL + "/readyz")
-			if err != nil {
-				return 0
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		Expect(readyz()).To(Equal(http.StatusOK))
+		ready := func() int { return readyz(s.Gateway.APIURL) }
+		Expect(ready()).To(Equal(http.StatusOK))
 
 		By("stopping Valkey: /readyz answers 503")
 		Expect(s.Valkey.Stop(ctx)).To(Succeed())
 		Expect(s.Valkey.Running()).To(BeFalse())
-		Eventually(readyz).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusServiceUnavailable))
+		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusServiceUnavailable))
 		By("starting it again: 200")
 		Expect(s.Valkey.Start(ctx)).To(Succeed())
-		Eventually(readyz).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusOK))
+		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusOK))
 
 		By("killing PostgreSQL: 503, then restart: 200")
 		Expect(s.Postgres.Kill()).To(Succeed())
-		Eventually(readyz).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusServiceUnavailable))
+		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusServiceUnavailable))
 		Expect(s.Postgres.Start(ctx)).To(Succeed())
-		Eventually(readyz).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusOK))
+		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusOK))
 
 		By("restarting the gateway on the same address")
 		oldPid := s.Gateway.Pid()
 		Expect(s.Gateway.Restart(ctx)).To(Succeed())
 		Expect(s.Gateway.Pid()).NotTo(Equal(oldPid))
-		Expect(readyz()).To(Equal(http.StatusOK))
+		Expect(ready()).To(Equal(http.StatusOK))
 
 		By("starting an extra gateway with a config override")
 		extra, err := s.StartGateway(ctx, "extra", map[string]any{"site": "solo-extra"})
