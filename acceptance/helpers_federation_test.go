@@ -106,12 +106,8 @@ func fedCall(client *http.Client, s world.SiteInfo, method, path string, body an
 	return call(method, s.FederationURL+"/api/federation/v1"+path, out, via(client), jsonBody(body))
 }
 
-// fedList is a federation list answer with its items as objects (api.Item is an
-// interface, which a client cannot decode into).
-type fedList struct {
-	api.FedListResponse
-	Items []map[string]any `json:"items"`
-}
+// fedList is a federation list answer with its items as objects.
+type fedList = api.FedListOf[map[string]any]
 
 // listEverything pages through a resource.
 func (p peer) listEverything(resource string, limit int) []map[string]any {
