@@ -1,16 +1,17 @@
 package world
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	"embed"
-	"encoding/hex"
+
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
 )
 
 //go:embed templates/*.tpl
@@ -100,7 +101,7 @@ func compactJWE(path string) (string, error) {
 	return strings.Join([]string{j.Protected, j.EncryptedKey, j.IV, j.Ciphertext, j.Tag}, "."), nil
 }
 
-// Fingerprint is the lowercase hex SHA-256 of a PEM certificate's DER.
+// Fingerprint is how an enrollment URL names a PEM root certificate (api.RootFingerprint).
 func Fingerprint(pemPath string) (string, error) {
 	b, err := os.ReadFile(pemPath)
 	if err != nil {
@@ -110,8 +111,7 @@ func Fingerprint(pemPath string) (string, error) {
 	if block == nil {
 		return "", fmt.Errorf("%s: no PEM block", pemPath)
 	}
-	sum := sha256.Sum256(block.Bytes)
-	return hex.EncodeToString(sum[:]), nil
+	return api.RootFingerprint(block.Bytes), nil
 }
 
 // SetCAAddress points a CA at address (host:port): where ca.json makes step-ca listen,
