@@ -109,7 +109,7 @@ func guarded(s *Server, routes *mux.Router) http.Handler {
 			return
 		}
 		err = errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
-		allow := allowedMethods(routes, r)
+		allow := httpx.AllowedMethods(routes, r)
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			err = errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or "))
@@ -120,25 +120,6 @@ func guarded(s *Server, routes *mux.Router) http.Handler {
 		}
 		httpx.WriteError(w, r, s.Log, err)
 	})
-}
-
-// allowedMethods are the methods a route serves at the request's path. (gorilla/mux
-// loses a subrouter's method mismatch to the next route's prefix match, so the
-// router is asked once per method instead.)
-func allowedMethods(routes *mux.Router, r *http.Request) []string {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		if m == r.Method {
-			continue
-		}
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		var match mux.RouteMatch
-		if routes.Match(probe, &match) && match.MatchErr == nil {
-			allow = append(allow, m)
-		}
-	}
-	return allow
 }
 
 // audit writes the request's one row: allowed with its row count, or the refusal's

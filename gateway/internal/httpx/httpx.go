@@ -13,7 +13,10 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
@@ -104,6 +107,38 @@ func Decode(r *http.Request, v any) error {
 		return errs.New(errs.Invalid, api.CodeInvalidBody, "%s", bad.Error())
 	}
 	return err
+}
+
+// Miss answers a request no route of routes took: 405 with Allow when the path takes
+// other methods, else 404, in the envelope.
+func Miss(log *slog.Logger, routes *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := AllowedMethods(routes, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			WriteError(w, r, log, errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or ")))
+			return
+		}
+		WriteError(w, r, log, errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint"))
+	})
+}
+
+// AllowedMethods are the methods a route of routes serves at the request's path.
+// (gorilla/mux loses a subrouter's method mismatch to the next route's prefix match,
+// so the router is asked once per method instead.)
+func AllowedMethods(routes *mux.Router, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if routes.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // NotFound and MethodNotAllowed answer in the envelope too.

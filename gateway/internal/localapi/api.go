@@ -63,8 +63,8 @@ func (a *API) Register(r *mux.Router) {
 	v1.HandleFunc("/"+res, a.list).Methods(http.MethodGet)
 	v1.HandleFunc("/"+res, a.create).Methods(http.MethodPost)
 	v1.HandleFunc("/"+res+"/{id}", a.get).Methods(http.MethodGet)
-	v1.NotFoundHandler = httpx.NotFound(a.cfg.Log)
-	v1.MethodNotAllowedHandler = httpx.MethodNotAllowed(a.cfg.Log)
+	v1.NotFoundHandler = httpx.Miss(a.cfg.Log, v1)
+	v1.MethodNotAllowedHandler = v1.NotFoundHandler
 }
 
 type userKey struct{}

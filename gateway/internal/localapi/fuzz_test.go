@@ -24,28 +24,48 @@ import (
 
 const fuzzUser = "0a0a0a0a-0000-4000-8000-00000000000a"
 
-// FuzzLocalAPI sends random methods, paths, query strings and bodies, with a valid
-// token or none, through the real router over a real SQLite store: never a 5xx,
-// never a panic, every error in the envelope, no Go in a message.
-func FuzzLocalAPI(f *testing.F) {
+// testAPI is the local API's real router over a fresh SQLite store with one user, and
+// that user's token.
+func testAPI(tb testing.TB) (http.Handler, string) {
+	tb.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
+	st, err := store.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "api.db"))
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
-	f.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	token, _ := apitoken.New()
 	if err := st.UpsertUser(ctx, store.User{ID: fuzzUser, Email: "a@example.test", DisplayName: "A", Role: "member", CreatedAt: time.Now()}); err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := st.SetTokenHash(ctx, fuzzUser, apitoken.Hash(token)); err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := mux.NewRouter()
 	New(Config{Store: st, Embedder: embed.Hashing{}, Log: log}).Register(r)
 	r.NotFoundHandler, r.MethodNotAllowedHandler = httpx.NotFound(log), httpx.MethodNotAllowed(log)
-	h := httpx.RequestID(httpx.LimitBody(log, r))
+	return httpx.RequestID(httpx.LimitBody(log, r)), token
+}
+
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	h, token := testAPI(t)
+	for target, allow := range map[string]string{"/api/v1/tasks": "GET, POST", "/api/v1/notes/" + fuzzUser: "GET"} {
+		req := httptest.NewRequest(http.MethodDelete, target, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != allow {
+			t.Errorf("DELETE %s: %d, Allow %q, want 405 with %q", target, rec.Code, rec.Header().Get("Allow"), allow)
+		}
+	}
+}
+
+// FuzzLocalAPI sends random methods, paths, query strings and bodies, with a valid
+// token or none, through the real router over a real SQLite store: never a 5xx,
+// never a panic, every error in the envelope, no Go in a message.
+func FuzzLocalAPI(f *testing.F) {
+	h, token := testAPI(f)
 	for _, sd := range []struct {
 		method, target, body string
 		auth                 bool
