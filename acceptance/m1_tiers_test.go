@@ -63,7 +63,7 @@ var _ = Describe("Tiers: refusing to start", Label("M1"), Serial, func() {
 		noSecrets(out, site("work").PostgresURL)
 	}, SpecTimeout(Timeouts.CLI))
 
-	It("[M1-6] doctor --json reports green, then red with exit 1 when a service stops", func(ctx SpecContext) {
+	It("[M1-6] doctor --json reports green, yellow (exit 0) without Valkey, and red with exit 1 without PostgreSQL", func(ctx SpecContext) {
 		s, r := doctor(site("work").Config)
 		Expect(s.ExitCode()).To(Equal(0))
 		Expect(r.Tier).To(Equal("federated"))
@@ -74,12 +74,21 @@ var _ = Describe("Tiers: refusing to start", Label("M1"), Serial, func() {
 			And(HaveField("Name", "postgres"), HaveField("Status", "up")),
 			And(HaveField("Name", "valkey"), HaveField("Status", "up"))))
 
+		By("stopping Valkey: a running gateway limits in memory, so yellow")
 		Expect(work.Valkey.Stop(ctx)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { Expect(work.Valkey.Start(ctx)).To(Succeed()) })
+		s, r = doctor(site("work").Config)
+		Expect(work.Valkey.Start(ctx)).To(Succeed())
+		Expect(s.ExitCode()).To(Equal(0))
+		Expect(r.Overall).To(Equal("yellow"))
+		Expect(r.Services).To(ContainElement(And(HaveField("Name", "valkey"), HaveField("Status", "down"))))
+
+		By("stopping PostgreSQL: red, exit 1")
+		Expect(work.Postgres.Stop(ctx)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(work.Postgres.Start(ctx)).To(Succeed()) })
 		s, r = doctor(site("work").Config)
 		Expect(s.ExitCode()).To(Equal(1))
 		Expect(r.Overall).To(Equal("red"))
-		Expect(r.Services).To(ContainElement(And(HaveField("Name", "valkey"), HaveField("Status", "down"))))
+		Expect(r.Services).To(ContainElement(And(HaveField("Name", "postgres"), HaveField("Status", "down"))))
 		noSecrets(string(s.Out.Contents()), site("work").PostgresURL)
 	}, SpecTimeout(Timeouts.CLI))
 })

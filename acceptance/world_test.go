@@ -72,13 +72,19 @@ var _ = Describe("A site's services", Label("harness"), func() {
 		ready := func() int { return readyz(s.Gateway.APIURL) }
 		Expect(ready()).To(Equal(http.StatusOK))
 
-		By("stopping Valkey: /readyz answers 503")
+		By("stopping Valkey: /readyz still answers 200, degraded, with the Valkey check down")
 		Expect(s.Valkey.Stop(ctx)).To(Succeed())
 		Expect(s.Valkey.Running()).To(BeFalse())
-		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusServiceUnavailable))
-		By("starting it again: 200")
+		health := func() api.Health {
+			var h api.Health
+			Expect(call(http.MethodGet, s.Gateway.APIURL+"/readyz", &h)).To(Equal(http.StatusOK))
+			return h
+		}
+		Eventually(health).WithTimeout(Timeouts.Readiness).Should(And(HaveField("Status", "degraded"),
+			HaveField("Checks", ContainElement(And(HaveField("Name", "valkey"), HaveField("Status", "down"))))))
+		By("starting it again: ready")
 		Expect(s.Valkey.Start(ctx)).To(Succeed())
-		Eventually(ready).WithTimeout(Timeouts.Readiness).Should(Equal(http.StatusOK))
+		Eventually(health).WithTimeout(Timeouts.Readiness).Should(HaveField("Status", "ready"))
 
 		By("killing PostgreSQL: 503, then restart: 200")
 		Expect(s.Postgres.Kill()).To(Succeed())

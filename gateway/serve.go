@@ -17,7 +17,11 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
@@ -26,6 +30,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
+	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
@@ -57,21 +62,31 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if err := report.Err(); err != nil {
 		return err
 	}
-	s, err := site.Open(ctx, cfg, t)
+	s, err := site.Open(ctx, cfg, t, log)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	checkers := []localapi.Checker{{Name: "storage", Check: s.Store.Ping}}
+	var rdb *redis.Client
 	if t.ValkeyURL != "" {
 		opt, err := redis.ParseURL(t.ValkeyURL)
 		if err != nil {
 			return fmt.Errorf("valkey: not a valid redis:// URL")
 		}
-		rdb := redis.NewClient(opt)
+		// Valkey going away while serving must not hold requests up: the limiter
+		// falls back to memory at once (ratelimit).
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries = time.Second, time.Second, time.Second, -1
+		rdb = redis.NewClient(opt)
 		defer rdb.Close()
-		checkers = append(checkers, localapi.Checker{Name: "valkey", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
+		checkers = append(checkers, localapi.Checker{Name: "valkey", Soft: true,
+			Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
+	// Spans go nowhere until an exporter is configured (M5); their ids are the trace
+	// context both sites' audit rows share.
+	tp := sdktrace.NewTracerProvider()
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tracer := tp.Tracer("mosaic-gateway")
 
 	metrics := httpx.NewMetrics("api")
 	r := mux.NewRouter()
@@ -93,14 +108,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", s.Store.Engine())
-	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, r)))
+	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, httpx.Trace(tracer, "api", r))))
 	if cfg.Tier != config.TierFederated {
 		return listenAndServe(ctx, log, cfg.Listen.API, api)
 	}
-	fed, err := federationListener(ctx, log, cfg, s)
+	fed, err := federationListener(ctx, log, cfg, s, rdb, tracer)
 	if err != nil {
 		return err
 	}
+	defer fed.flood.Close(context.Background())
 	// Both listeners live and die together.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -116,12 +132,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 type listener struct {
 	tls     *tls.Config
 	handler http.Handler
+	flood   *audit.Flood
 }
 
 // federationListener gets the listener's certificate from the site's step-ca, through
 // the listener provisioner, and the federation provisioner that enrollment signs with,
 // and assembles the serving pipeline.
-func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site) (listener, error) {
+func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site, rdb *redis.Client, tracer trace.Tracer) (listener, error) {
 	rootPEM, err := os.ReadFile(cfg.CA.Root)
 	if err != nil {
 		return listener{}, fmt.Errorf("ca.root: %w", err)
@@ -166,10 +183,33 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		return listener{}, fmt.Errorf("listener certificate: %w", err)
 	}
 	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
-	srv := &fedserver.Server{Site: cfg.Site, Root: root, Store: s.Store, Audit: s.Audit, Log: log,
+	limits, err := limitsOf(cfg.Federation.RateLimit, ratelimit.New(rdb, log))
+	if err != nil {
+		return listener{}, err
+	}
+	flood := audit.NewFlood(s.Audit, floodKeys)
+	srv := &fedserver.Server{Site: cfg.Site, Root: root, Store: s.Store, Audit: s.Audit, Flood: flood, Limits: limits,
+		Tracer: tracer, Log: log,
 		Guard:  &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID()},
 		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log}}
-	return listener{tls: fedserver.TLSConfig(root, cert), handler: srv.Handler()}, nil
+	return listener{tls: fedserver.TLSConfig(root, cert), handler: srv.Handler(), flood: flood}, nil
+}
+
+// floodKeys bounds the refusals aggregated at once (client addresses and grants).
+const floodKeys = 4096
+
+// limitsOf is the configured rate limits (validated when the config loaded).
+func limitsOf(c config.RateLimit, l *ratelimit.Limiter) (*fedserver.Limits, error) {
+	perGrant, err := api.ParseRate(c.PerGrant)
+	if err != nil {
+		return nil, err
+	}
+	perAddress, err := api.ParseRate(c.PerAddress)
+	if err != nil {
+		return nil, err
+	}
+	return &fedserver.Limits{Limiter: l, PerGrant: ratelimit.Limit{Rate: perGrant, Burst: c.Burst},
+		PerAddress: ratelimit.Limit{Rate: perAddress, Burst: perAddress.Count}}, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

@@ -38,6 +38,7 @@ type Grant struct {
 	CertNotAfter  *time.Time `json:"cert_not_after,omitempty"`
 	ExpiresAt     time.Time  `json:"expires_at"`
 	RevokedReason string     `json:"revoked_reason,omitempty"`
+	RateLimit     string     `json:"rate_limit,omitempty"` // the grant's own; none: the site's
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 }
@@ -73,17 +74,55 @@ type PeerVerified struct {
 
 // AuditEntry is one row of the federation audit log as `audit list` prints it.
 type AuditEntry struct {
-	Seq       int64     `json:"seq"`
-	At        time.Time `json:"at"`
-	RequestID string    `json:"request_id"`
-	Actor     string    `json:"actor"`   // cli | peer | peer:<name> | enroll
-	Action    string    `json:"action"`  // peer.create, grant.create, token.create, enroll, <METHOD route>, …
-	Outcome   string    `json:"outcome"` // allowed | denied | failed
-	Reason    string    `json:"reason"`  // a reason code, never free text from a peer
-	GrantID   string    `json:"grant_id,omitempty"`
-	PeerID    string    `json:"peer_id,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-	Hash      []byte    `json:"hash"`
+	Seq           int64      `json:"seq"`
+	At            time.Time  `json:"at"`
+	Version       int        `json:"version"`   // the MAC formula: 1 legacy SHA-256, 2 HMAC-SHA-256
+	Direction     string     `json:"direction"` // inbound | outbound | admin
+	RequestID     string     `json:"request_id"`
+	PeerRequestID string     `json:"peer_request_id,omitempty"`
+	Traceparent   string     `json:"traceparent,omitempty"`
+	Actor         string     `json:"actor"`  // cli | peer | peer:<name> | enroll | user:<id>
+	Action        string     `json:"action"` // peer.create, grant.create, token.create, enroll, <METHOD route>, …
+	Peer          string     `json:"peer,omitempty"`
+	GrantID       string     `json:"grant_id,omitempty"`
+	PeerID        string     `json:"peer_id,omitempty"`
+	SubjectUserID string     `json:"subject_user_id,omitempty"`
+	LocalUserID   string     `json:"local_user_id,omitempty"`
+	Verb          string     `json:"verb,omitempty"`
+	Resource      string     `json:"resource,omitempty"`
+	Outcome       string     `json:"outcome"` // allowed | denied | failed
+	Reason        string     `json:"reason"`  // a reason code, never free text from a peer
+	Status        int        `json:"status,omitempty"`
+	Rows          int        `json:"rows"`
+	DurationMS    float64    `json:"duration_ms"`
+	ClientAddr    string     `json:"client_addr,omitempty"`
+	Detail        string     `json:"detail,omitempty"`
+	Count         int        `json:"count"` // more than 1: a summary of aggregated refusals
+	WindowStart   *time.Time `json:"window_start,omitempty"`
+	WindowEnd     *time.Time `json:"window_end,omitempty"`
+	Hash          []byte     `json:"hash"`
+}
+
+// AuditVerify is what `audit verify` prints: exit 0 when OK, 1 with the first bad row.
+type AuditVerify struct {
+	OK         bool      `json:"ok"`
+	Rows       int64     `json:"rows"`
+	LegacyRows int64     `json:"legacy_rows"` // rows of the unkeyed formula, written before the audit key
+	FirstBad   *AuditBad `json:"first_bad,omitempty"`
+}
+
+// AuditBad is the first row that breaks the chain, and why.
+type AuditBad struct {
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"` // mac_mismatch | broken_link | head_missing
+}
+
+// AuditHead is what `audit head` prints: the newest row, to record and pass to
+// `audit verify --since-head` later.
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	MAC  string `json:"mac"`  // hex
+	Head string `json:"head"` // SEQ:MAC
 }
 
 // Audit outcomes.

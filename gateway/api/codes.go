@@ -15,6 +15,7 @@ const (
 	CodeInvalidID        = "invalid_id"
 	CodeInvalidCursor    = "invalid_cursor"
 	CodeAuditUnavailable = "audit_unavailable"
+	CodeRateLimited      = "rate_limited"
 
 	// The local API.
 	CodeUnauthenticated     = "unauthenticated"

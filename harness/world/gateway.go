@@ -15,6 +15,7 @@ const (
 	PostgresURLFile         = SecretsDir + "/pg.url"
 	ProvisionerPasswordFile = SecretsDir + "/provisioner.pass"
 	SealingKeyFile          = SecretsDir + "/sealing.key"
+	AuditKeyFile            = SecretsDir + "/audit.key"
 	CARootFile              = CADir + "/certs/root_ca.crt"
 )
 
@@ -39,6 +40,7 @@ func GatewayConfig(site, apiAddr, fedAddr, caURL, valkeyURL string) map[string]a
 			"provisioner_password_file": ProvisionerPasswordFile,
 		},
 		"sealing_key_file": SealingKeyFile,
+		"audit_key_file":   AuditKeyFile,
 	}
 }
 
@@ -56,12 +58,24 @@ func Merge(dst, src map[string]any) map[string]any {
 	return dst
 }
 
+// deepCopy copies a config tree (maps of maps; leaves are shared, never mutated).
+func deepCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			v = deepCopy(sub)
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // WriteConfig writes a gateway config (or any JSON document of the run) with mode 0600.
 func WriteConfig(path string, cfg map[string]any) error { return writeJSON(path, cfg) }
 
-// ensureSealingKey writes a fresh sealing key unless the site has one. O_EXCL: two
-// gateways of a site starting together must not both write a key.
-func ensureSealingKey(path string) error {
+// ensureKey writes a fresh key (a sealing or an audit key) unless the site has one.
+// O_EXCL: two gateways of a site starting together must not both write a key.
+func ensureKey(path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
 		_, err = f.WriteString(randomKeyLine())

@@ -177,10 +177,12 @@ func (s *Site) startGateway(ctx context.Context, name string, overrides map[stri
 	if !validSiteName(name) {
 		return nil, fmt.Errorf("gateway name %q: use 1-32 lowercase letters, digits or '-'", name)
 	}
-	if err := ensureSealingKey(s.Path(SealingKeyFile)); err != nil {
-		return nil, err
+	for _, key := range []string{SealingKeyFile, AuditKeyFile} {
+		if err := ensureKey(s.Path(key)); err != nil {
+			return nil, err
+		}
 	}
-	gw, err := s.world.backend.StartGateway(ctx, s, name, overrides)
+	gw, err := s.world.backend.StartGateway(ctx, s, name, Merge(Merge(map[string]any{}, deepCopy(s.world.opts.GatewayOverrides)), overrides))
 	if gw != nil {
 		s.world.track(gw, KindGateway)
 	}

@@ -37,6 +37,10 @@ type Options struct {
 	Log *slog.Logger
 	// KeepRunDir leaves the run directory in place after Down (for diagnostics).
 	KeepRunDir bool
+	// GatewayOverrides are deep-merged into every gateway's config, before a gateway's
+	// own overrides: the acceptance world raises the rate limits so that no parallel
+	// spec trips another's (specs of the limits use grants and gateways of their own).
+	GatewayOverrides map[string]any
 }
 
 // World is a booted set of sites.

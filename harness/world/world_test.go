@@ -23,7 +23,7 @@ func TestGatewayConfigHasEveryFederatedField(t *testing.T) {
 	_ = json.Unmarshal(b, &back)
 	for _, path := range [][]string{{"tier"}, {"site"}, {"listen", "api"}, {"listen", "federation"},
 		{"federation", "public_url"}, {"storage", "postgres_url_file"}, {"valkey", "url"}, {"ca", "url"},
-		{"ca", "root"}, {"ca", "provisioner"}, {"ca", "provisioner_password_file"}, {"sealing_key_file"}} {
+		{"ca", "root"}, {"ca", "provisioner"}, {"ca", "provisioner_password_file"}, {"sealing_key_file"}, {"audit_key_file"}} {
 		var v any = back
 		for _, k := range path {
 			v = v.(map[string]any)[k]
@@ -36,7 +36,7 @@ func TestGatewayConfigHasEveryFederatedField(t *testing.T) {
 		t.Errorf("public_url %v: the peer reaches the federation listener there", got)
 	}
 	// The files the config names are the ones the world and its backend write.
-	for _, f := range []string{PostgresURLFile, ProvisionerPasswordFile, SealingKeyFile, CARootFile} {
+	for _, f := range []string{PostgresURLFile, ProvisionerPasswordFile, SealingKeyFile, AuditKeyFile, CARootFile} {
 		if !strings.Contains(string(b), `"`+f+`"`) {
 			t.Errorf("config does not name %s", f)
 		}
@@ -146,11 +146,11 @@ func TestSetCAAddress(t *testing.T) {
 
 func TestEnsureSealingKeyKeepsTheFirstKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sealing.key")
-	if err := ensureSealingKey(path); err != nil {
+	if err := ensureKey(path); err != nil {
 		t.Fatal(err)
 	}
 	first, _ := os.ReadFile(path)
-	if err := ensureSealingKey(path); err != nil {
+	if err := ensureKey(path); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := os.ReadFile(path)

@@ -28,7 +28,7 @@ type Federation interface {
 	OutboundPeer(ctx context.Context, ownerUserID, name string) (fedstore.Peer, error)
 	Peers(ctx context.Context, direction string) ([]fedstore.Peer, error)
 	AddOutboundPeer(ctx context.Context, p fedstore.Peer) error
-	CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time) (fedstore.Grant, error)
+	CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time, rateLimit string) (fedstore.Grant, error)
 	Grant(ctx context.Context, id string) (fedstore.Grant, error)
 	Grants(ctx context.Context) ([]fedstore.Grant, error)
 	RevokeGrant(ctx context.Context, id, reason string) (fedstore.Grant, error)
@@ -47,10 +47,12 @@ type Enroller interface {
 	Enroll(ctx context.Context, inv enrollment.Invitation, root *x509.Certificate) (*fedclient.Enrolled, error)
 }
 
-// AuditLog is the audit log admin writes to and lists (audit.Log).
+// AuditLog is the audit log admin writes to and reads (audit.Log).
 type AuditLog interface {
 	audit.Writer
-	List(ctx context.Context, limit int) ([]api.AuditEntry, error)
+	List(ctx context.Context, f audit.Filter) ([]api.AuditEntry, error)
+	Head(ctx context.Context) (audit.Head, error)
+	Verify(ctx context.Context, since *audit.Head) (api.AuditVerify, error)
 }
 
 // Admin is one site's administration, acting as one CLI invocation.
@@ -81,8 +83,8 @@ func (a *Admin) now() time.Time {
 
 // audit writes one row as the CLI.
 func (a *Admin) audit(ctx context.Context, action, outcome, reason, grantID, peerID, detail string) error {
-	return a.Audit.Append(ctx, audit.Entry{RequestID: a.RequestID, Actor: "cli", Action: action, Outcome: outcome,
-		Reason: reason, GrantID: grantID, PeerID: peerID, Detail: detail})
+	return a.Audit.Append(ctx, audit.Entry{Direction: audit.Admin, RequestID: a.RequestID, Actor: "cli", Action: action,
+		Outcome: outcome, Reason: reason, GrantID: grantID, PeerID: peerID, Detail: detail})
 }
 
 // userID resolves a user of this site by email or id.
@@ -121,13 +123,42 @@ func peerOf(p fedstore.Peer) api.Peer {
 func grantOf(g fedstore.Grant) api.Grant {
 	return api.Grant{ID: g.ID, PeerID: g.PeerID, Peer: g.Peer, PeerState: g.PeerState, SubjectUserID: g.SubjectUserID,
 		Scope: api.Scope(g.Scope), Status: g.Status, CertSerial: g.CertSerial, CertNotAfter: g.CertNotAfter,
-		ExpiresAt: g.ExpiresAt, RevokedReason: g.RevokedReason, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+		ExpiresAt: g.ExpiresAt, RevokedReason: g.RevokedReason, RateLimit: g.RateLimit, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
 }
 
 // AuditList returns the newest audit entries first.
-func (a *Admin) AuditList(ctx context.Context, limit int) ([]api.AuditEntry, error) {
-	if limit < 1 {
-		return nil, errors.New("--limit: must be at least 1")
+func (a *Admin) AuditList(ctx context.Context, f audit.Filter) ([]api.AuditEntry, error) {
+	if f.Limit < 1 || f.Limit > 100000 {
+		return nil, errors.New("--limit: must be from 1 to 100000")
 	}
-	return a.Audit.List(ctx, limit)
+	if f.Outcome != "" && f.Outcome != api.OutcomeAllowed && f.Outcome != api.OutcomeDenied && f.Outcome != api.OutcomeFailed {
+		return nil, errors.New("--outcome: must be allowed, denied or failed")
+	}
+	if f.GrantID != "" && !api.CanonicalUUID(f.GrantID) {
+		return nil, errors.New("--grant: must be a grant id (a canonical lowercase UUID)")
+	}
+	return a.Audit.List(ctx, f)
+}
+
+// AuditHead is the newest row, to record now and verify against later.
+func (a *Admin) AuditHead(ctx context.Context) (api.AuditHead, error) {
+	h, err := a.Audit.Head(ctx)
+	if err != nil {
+		return api.AuditHead{}, err
+	}
+	return api.AuditHead{Seq: h.Seq, MAC: fmt.Sprintf("%x", h.MAC), Head: h.String()}, nil
+}
+
+// AuditVerify walks the chain; since, when not empty, is a head `audit head` printed
+// earlier, which must still be in the chain.
+func (a *Admin) AuditVerify(ctx context.Context, since string) (api.AuditVerify, error) {
+	var head *audit.Head
+	if since != "" {
+		h, err := audit.ParseHead(since)
+		if err != nil {
+			return api.AuditVerify{}, err
+		}
+		head = &h
+	}
+	return a.Audit.Verify(ctx, head)
 }

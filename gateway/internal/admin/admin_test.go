@@ -76,8 +76,8 @@ func (f *fakeFed) AddOutboundPeer(_ context.Context, p fedstore.Peer) error {
 	return nil
 }
 
-func (f *fakeFed) CreateGrant(_ context.Context, peerID, subject string, sc scope.Scope, expiresAt time.Time) (fedstore.Grant, error) {
-	g := fedstore.Grant{ID: uuid.NewString(), PeerID: peerID, SubjectUserID: subject, Scope: sc, Status: "pending", ExpiresAt: expiresAt}
+func (f *fakeFed) CreateGrant(_ context.Context, peerID, subject string, sc scope.Scope, expiresAt time.Time, rate string) (fedstore.Grant, error) {
+	g := fedstore.Grant{ID: uuid.NewString(), PeerID: peerID, SubjectUserID: subject, Scope: sc, Status: "pending", ExpiresAt: expiresAt, RateLimit: rate}
 	f.grants[g.ID] = g
 	return g, nil
 }
@@ -140,7 +140,13 @@ func (a *fakeAudit) Append(_ context.Context, e audit.Entry) error {
 	return nil
 }
 
-func (a *fakeAudit) List(context.Context, int) ([]api.AuditEntry, error) { return nil, nil }
+func (a *fakeAudit) List(context.Context, audit.Filter) ([]api.AuditEntry, error) { return nil, nil }
+
+func (a *fakeAudit) Head(context.Context) (audit.Head, error) { return audit.Head{}, audit.ErrEmpty }
+
+func (a *fakeAudit) Verify(context.Context, *audit.Head) (api.AuditVerify, error) {
+	return api.AuditVerify{OK: true}, nil
+}
 
 var ada = store.User{ID: "0a0a0a0a-0000-4000-8000-00000000000a", Email: "ada@work.example"}
 
@@ -203,6 +209,7 @@ func TestCreateGrant(t *testing.T) {
 			Scope: []byte(`{"resources": ["credentials"], "max_rows_per_query": 1}`)}, "credentials"},
 		{"unknown peer", GrantRequest{Peer: "nobody", SubjectUser: ada.Email, Scope: []byte(goodScope)}, "--peer"},
 		{"unknown subject", GrantRequest{Peer: "home", SubjectUser: "eve@work.example", Scope: []byte(goodScope)}, "--subject-user"},
+		{"a rate that is not one", GrantRequest{Peer: "home", SubjectUser: ada.Email, Scope: []byte(goodScope), Rate: "fast"}, "--rate"},
 	}
 	for _, tc := range refusals {
 		if _, err := a.CreateGrant(ctx, tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -240,7 +247,7 @@ func TestCreateGrant(t *testing.T) {
 func TestNewTokenRefusesAGrantThatIsNotPending(t *testing.T) {
 	ctx := context.Background()
 	a, fed, au := newAdmin(t)
-	g, _ := fed.CreateGrant(ctx, "p", ada.ID, scope.Scope{}, time.Now().Add(time.Hour))
+	g, _ := fed.CreateGrant(ctx, "p", ada.ID, scope.Scope{}, time.Now().Add(time.Hour), "")
 	fed.failAdd = fmt.Errorf("%w: grant is active", fedstore.ErrTransition)
 	if _, err := a.NewToken(ctx, g.ID); !errors.Is(err, fedstore.ErrTransition) {
 		t.Fatalf("got %v", err)
@@ -256,7 +263,7 @@ func TestNewTokenRefusesAGrantThatIsNotPending(t *testing.T) {
 func TestRevokeGrant(t *testing.T) {
 	ctx := context.Background()
 	a, fed, au := newAdmin(t)
-	g, _ := fed.CreateGrant(ctx, "p", ada.ID, scope.Scope{}, time.Now().Add(time.Hour))
+	g, _ := fed.CreateGrant(ctx, "p", ada.ID, scope.Scope{}, time.Now().Add(time.Hour), "")
 	if got, err := a.RevokeGrant(ctx, g.ID, "left"); err != nil || got.Status != "revoked" {
 		t.Fatalf("%+v %v", got, err)
 	}
@@ -365,9 +372,14 @@ func TestVerifyPeerRefusesAKeySealedForAnotherRow(t *testing.T) {
 	}
 }
 
-func TestAuditListRefusesANonPositiveLimit(t *testing.T) {
+func TestAuditListRefusesBadFilters(t *testing.T) {
 	a, _, _ := newAdmin(t)
-	if _, err := a.AuditList(context.Background(), 0); err == nil {
-		t.Error("limit 0 accepted")
+	for _, f := range []audit.Filter{{Limit: 0}, {Limit: 1, Outcome: "maybe"}, {Limit: 1, GrantID: "x' OR 1=1"}} {
+		if _, err := a.AuditList(context.Background(), f); err == nil {
+			t.Errorf("%+v accepted", f)
+		}
+	}
+	if _, err := a.AuditVerify(context.Background(), "12:nothex"); err == nil || !strings.Contains(err.Error(), "--since-head") {
+		t.Errorf("a malformed head: %v", err)
 	}
 }

@@ -48,10 +48,16 @@ type GrantRequest struct {
 	SubjectUser string // email or id
 	Scope       []byte // the scope document
 	ExpiresIn   time.Duration
+	Rate        string // the grant's own rate limit ("5/s"); "" for the site's
 }
 
 // CreateGrant makes a pending grant and its first enrollment token.
 func (a *Admin) CreateGrant(ctx context.Context, req GrantRequest) (api.GrantCreated, error) {
+	if req.Rate != "" {
+		if _, err := api.ParseRate(req.Rate); err != nil {
+			return api.GrantCreated{}, fmt.Errorf("--rate: %w", err)
+		}
+	}
 	sc, err := scope.Parse(req.Scope)
 	if err != nil {
 		_ = a.audit(ctx, "grant.create", api.OutcomeDenied, api.ReasonInvalidScope, "", "", err.Error())
@@ -69,7 +75,7 @@ func (a *Admin) CreateGrant(ctx context.Context, req GrantRequest) (api.GrantCre
 	if expiresIn <= 0 {
 		expiresIn = a.GrantTTL
 	}
-	g, err := a.Fed.CreateGrant(ctx, p.ID, uid, sc, a.now().Add(expiresIn))
+	g, err := a.Fed.CreateGrant(ctx, p.ID, uid, sc, a.now().Add(expiresIn), req.Rate)
 	if err != nil {
 		return api.GrantCreated{}, err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/admin"
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
@@ -40,7 +42,7 @@ func withAdmin(g *globals, fn func(ctx context.Context, cmd *cobra.Command, a *a
 		if err := tier.Check(ctx, t).Err(); err != nil {
 			return err
 		}
-		s, err := site.Open(ctx, cfg, t)
+		s, err := site.Open(ctx, cfg, t, g.log)
 		if err != nil {
 			return err
 		}
@@ -78,12 +80,12 @@ func federationCmd(g *globals) *cobra.Command {
 	peer := &cobra.Command{Use: "peer", Short: "Peers: inbound (registered here) and outbound (sites you enrolled at)"}
 	grant := &cobra.Command{Use: "grant", Short: "Grants: one subject user, a scope, a row cap"}
 	token := &cobra.Command{Use: "token", Short: "Enrollment tokens"}
-	audit := &cobra.Command{Use: "audit", Short: "The federation audit log"}
+	auditCmd := &cobra.Command{Use: "audit", Short: "The federation audit log"}
 	peer.AddCommand(peerCreateCmd(g), peerListCmd(g), peerAddCmd(g), peerVerifyCmd(g))
 	grant.AddCommand(grantCreateCmd(g), grantListCmd(g), grantShowCmd(g), grantRevokeCmd(g))
 	token.AddCommand(tokenCreateCmd(g))
-	audit.AddCommand(auditListCmd(g))
-	c.AddCommand(peer, grant, token, audit)
+	auditCmd.AddCommand(auditListCmd(g), auditHeadCmd(g), auditVerifyCmd(g))
+	c.AddCommand(peer, grant, token, auditCmd)
 	return c
 }
 
@@ -154,6 +156,7 @@ func grantCreateCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&req.SubjectUser, "subject-user", "", "the user of this site whose data the grant covers (email or id)")
 	c.Flags().StringVar(&scopeFile, "scope", "", "the scope document (JSON)")
 	c.Flags().DurationVar(&req.ExpiresIn, "expires-in", 0, "grant lifetime (default federation.grant_ttl)")
+	c.Flags().StringVar(&req.Rate, "rate", "", "the grant's own rate limit, e.g. 5/s (default federation.rate_limit.per_grant)")
 	jsonFlag(c, &asJSON)
 	for _, f := range []string{"peer", "subject-user", "scope"} {
 		must(c.MarkFlagRequired(f))
@@ -209,9 +212,13 @@ func grantShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return render(cmd, asJSON, gr, func(w io.Writer) {
-				fmt.Fprintf(w, "grant %s\n  peer %s\n  subject %s\n  status %s\n  resources %s (cap %d)\n  expires %s\n",
+				rate := gr.RateLimit
+				if rate == "" {
+					rate = "the site's (federation.rate_limit.per_grant)"
+				}
+				fmt.Fprintf(w, "grant %s\n  peer %s\n  subject %s\n  status %s\n  resources %s (cap %d)\n  rate limit %s\n  expires %s\n",
 					gr.ID, gr.Peer, gr.SubjectUserID, gr.Status, strings.Join(scope.Scope(gr.Scope).Effective(), ","), gr.Scope.MaxRowsPerQuery,
-					gr.ExpiresAt.Format(time.RFC3339))
+					rate, gr.ExpiresAt.Format(time.RFC3339))
 			})
 		})}
 	jsonFlag(c, &asJSON)
@@ -235,24 +242,78 @@ func grantRevokeCmd(g *globals) *cobra.Command {
 }
 
 func auditListCmd(g *globals) *cobra.Command {
-	var limit int
+	var f audit.Filter
+	var since time.Duration
 	var asJSON bool
-	c := &cobra.Command{Use: "list", Short: "The newest audit entries", Args: cobra.NoArgs,
+	c := &cobra.Command{Use: "list", Short: "The newest audit entries first, filtered", Args: cobra.NoArgs,
 		RunE: withAdmin(g, func(ctx context.Context, cmd *cobra.Command, a *admin.Admin, _ []string) error {
-			entries, err := a.AuditList(ctx, limit)
+			if since < 0 {
+				return errors.New("--since: must be a positive duration such as 1h")
+			}
+			if since > 0 {
+				f.Since = time.Now().Add(-since)
+			}
+			entries, err := a.AuditList(ctx, f)
 			if err != nil {
 				return err
 			}
 			return render(cmd, asJSON, entries, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tACTION\tOUTCOME\tREASON\tGRANT")
+				fmt.Fprintln(tw, "SEQ\tAT\tDIRECTION\tACTOR\tACTION\tOUTCOME\tREASON\tROWS\tCOUNT\tREQUEST")
 				for _, e := range entries {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), e.Actor, e.Action, e.Outcome, e.Reason, e.GrantID)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", e.Seq, e.At.Format(time.RFC3339), e.Direction,
+						e.Actor, e.Action, e.Outcome, e.Reason, e.Rows, e.Count, e.RequestID)
 				}
 				tw.Flush()
 			})
 		})}
-	c.Flags().IntVar(&limit, "limit", 100, "how many entries")
+	c.Flags().StringVar(&f.Peer, "peer", "", "only rows of this peer (its name)")
+	c.Flags().StringVar(&f.GrantID, "grant", "", "only rows of this grant")
+	c.Flags().StringVar(&f.Outcome, "outcome", "", "only allowed, denied or failed")
+	c.Flags().DurationVar(&since, "since", 0, "only rows of the last … (e.g. 1h)")
+	c.Flags().IntVar(&f.Limit, "limit", 100, "how many entries")
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+func auditHeadCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{Use: "head", Short: "The newest row's SEQ:MAC: record it, and later `audit verify --since-head` proves nothing up to it was cut off",
+		Args: cobra.NoArgs,
+		RunE: withAdmin(g, func(ctx context.Context, cmd *cobra.Command, a *admin.Admin, _ []string) error {
+			h, err := a.AuditHead(ctx)
+			if err != nil {
+				return err
+			}
+			return render(cmd, asJSON, h, func(w io.Writer) { fmt.Fprintln(w, h.Head) })
+		})}
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+func auditVerifyCmd(g *globals) *cobra.Command {
+	var since string
+	var asJSON bool
+	c := &cobra.Command{Use: "verify [--since-head SEQ:MAC]", Short: "Walk the audit chain: exit 1 naming the first row that was edited, deleted, moved or cut off",
+		Args: cobra.NoArgs,
+		RunE: withAdmin(g, func(ctx context.Context, cmd *cobra.Command, a *admin.Admin, _ []string) error {
+			res, err := a.AuditVerify(ctx, since)
+			if err != nil {
+				return err
+			}
+			err = render(cmd, asJSON, res, func(w io.Writer) {
+				if res.OK {
+					fmt.Fprintf(w, "ok: %d rows chain (%d of them legacy, unkeyed)\n", res.Rows, res.LegacyRows)
+					return
+				}
+				fmt.Fprintf(w, "BROKEN at row %d: %s (%d rows read)\n", res.FirstBad.Seq, res.FirstBad.Reason, res.Rows)
+			})
+			if err == nil && !res.OK {
+				return ErrReported
+			}
+			return err
+		})}
+	c.Flags().StringVar(&since, "since-head", "", "a head `audit head` printed earlier: it must still be in the chain")
 	jsonFlag(c, &asJSON)
 	return c
 }

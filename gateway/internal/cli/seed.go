@@ -41,7 +41,7 @@ func seedCmd(g *globals) *cobra.Command {
 			if err := tier.Check(cmd.Context(), t).Err(); err != nil {
 				return err
 			}
-			s, err := site.Open(cmd.Context(), cfg, t)
+			s, err := site.Open(cmd.Context(), cfg, t, g.log)
 			if err != nil {
 				return err
 			}

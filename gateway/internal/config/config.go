@@ -15,6 +15,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
 )
 
 // Tiers.
@@ -34,6 +36,8 @@ type Config struct {
 	Valkey         Valkey     `json:"valkey"`
 	CA             CA         `json:"ca"`
 	SealingKeyFile string     `json:"sealing_key_file"`
+	// AuditKeyFile holds the key of the audit chain's MACs, outside the database.
+	AuditKeyFile string `json:"audit_key_file"`
 
 	// Warnings collects deprecations met while loading (the caller logs them).
 	Warnings []string `json:"-"`
@@ -45,9 +49,18 @@ type Listen struct {
 }
 
 type Federation struct {
-	PublicURL          string   `json:"public_url"`
-	EnrollmentTokenTTL Duration `json:"enrollment_token_ttl"`
-	GrantTTL           Duration `json:"grant_ttl"`
+	PublicURL          string    `json:"public_url"`
+	EnrollmentTokenTTL Duration  `json:"enrollment_token_ttl"`
+	GrantTTL           Duration  `json:"grant_ttl"`
+	RateLimit          RateLimit `json:"rate_limit"`
+}
+
+// RateLimit is the serving side's limits (SPEC §6b): per grant, shared by every
+// replica through Valkey, and per client address on what needs no certificate.
+type RateLimit struct {
+	PerGrant   string `json:"per_grant"` // default "20/s"
+	Burst      int    `json:"burst"`     // default 40
+	PerAddress string `json:"per_address"`
 }
 
 type Storage struct {
@@ -221,6 +234,9 @@ func (c *Config) normalise(dir string) error {
 	if c.Federation.GrantTTL.Duration == 0 {
 		c.Federation.GrantTTL.Duration = 2160 * time.Hour
 	}
+	if err := c.Federation.RateLimit.normalise(); err != nil {
+		return err
+	}
 	for _, field := range c.required() {
 		if field.value == "" {
 			return fmt.Errorf("config: the %s tier requires field %q", c.Tier, field.name)
@@ -233,10 +249,32 @@ func (c *Config) normalise(dir string) error {
 		return errors.New(`config: the federated tier requires field "valkey.url" (or "valkey.url_file" when the URL holds a password)`)
 	}
 	for _, p := range []*string{&c.Storage.PostgresURLFile, &c.Storage.SQLitePath, &c.Valkey.URLFile,
-		&c.CA.Root, &c.CA.ProvisionerPasswordFile, &c.SealingKeyFile} {
+		&c.CA.Root, &c.CA.ProvisionerPasswordFile, &c.SealingKeyFile, &c.AuditKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+	}
+	return nil
+}
+
+// normalise fills the limits' defaults and checks them.
+func (r *RateLimit) normalise() error {
+	if r.PerGrant == "" {
+		r.PerGrant = "20/s"
+	}
+	if r.PerAddress == "" {
+		r.PerAddress = "10/s"
+	}
+	if r.Burst == 0 {
+		r.Burst = 40
+	}
+	for name, v := range map[string]string{"per_grant": r.PerGrant, "per_address": r.PerAddress} {
+		if _, err := api.ParseRate(v); err != nil {
+			return fmt.Errorf("config: field \"federation.rate_limit.%s\": %w", name, err)
+		}
+	}
+	if r.Burst < 1 || r.Burst > 1_000_000 {
+		return errors.New(`config: field "federation.rate_limit.burst" must be from 1 to 1000000`)
 	}
 	return nil
 }
@@ -254,7 +292,7 @@ func (c *Config) required() []requiredField {
 			{"storage.postgres_url_file", c.Storage.PostgresURLFile},
 			{"ca.url", c.CA.URL}, {"ca.root", c.CA.Root}, {"ca.provisioner", c.CA.Provisioner},
 			{"ca.provisioner_password_file", c.CA.ProvisionerPasswordFile},
-			{"sealing_key_file", c.SealingKeyFile}}
+			{"sealing_key_file", c.SealingKeyFile}, {"audit_key_file", c.AuditKeyFile}}
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ const federated = `{"tier": "federated", "site": "work",
  "valkey": {"url": "redis://127.0.0.1:6379/0"},
  "ca": {"url": "https://127.0.0.1:9000", "root": "ca/root_ca.crt",
         "provisioner": "federation", "provisioner_password_file": "secrets/ca.pass"},
- "sealing_key_file": "secrets/sealing.key"}`
+ "sealing_key_file": "secrets/sealing.key", "audit_key_file": "secrets/audit.key"}`
 
 func write(t *testing.T, body string) string {
 	t.Helper()
@@ -123,5 +123,17 @@ func TestValkeyCredentialsMustComeFromAFile(t *testing.T) {
 	_, err := Load(write(t, body), env(nil))
 	if err == nil || !strings.Contains(err.Error(), "valkey.url_file") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRateLimitDefaultsAndErrors(t *testing.T) {
+	var r RateLimit
+	if err := r.normalise(); err != nil || r.PerGrant != "20/s" || r.Burst != 40 || r.PerAddress != "10/s" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	for _, bad := range []RateLimit{{PerGrant: "fast"}, {PerGrant: "0/s"}, {PerAddress: "10/d"}, {Burst: -1}} {
+		if err := bad.normalise(); err == nil || !strings.Contains(err.Error(), "federation.rate_limit.") {
+			t.Errorf("%+v: %v", bad, err)
+		}
 	}
 }

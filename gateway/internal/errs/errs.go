@@ -25,6 +25,7 @@ const (
 	Conflict
 	Gone
 	TooLarge
+	TooMany
 	BadGateway
 	Unavailable
 )
@@ -41,6 +42,7 @@ var kinds = map[Kind]int{
 	Conflict:         http.StatusConflict,
 	Gone:             http.StatusGone,
 	TooLarge:         http.StatusRequestEntityTooLarge,
+	TooMany:          http.StatusTooManyRequests,
 	BadGateway:       http.StatusBadGateway,
 	Unavailable:      http.StatusServiceUnavailable,
 }
@@ -63,6 +65,8 @@ type Error struct {
 	Code    string // a reason code of gateway/api
 	Message string // safe to send: never a secret, a DSN, SQL or a peer's text
 	Cause   error  // logged, never sent
+	// Header goes with the answer (Retry-After of a 429, Allow of a 405).
+	Header http.Header
 }
 
 func (e *Error) Error() string {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
@@ -40,8 +42,12 @@ type Server struct {
 	Guard Guard
 	Store store.Store // read only through its granted reads
 	Audit audit.Writer
+	// Flood aggregates the refusals floods repeat (nil: every refusal is its own row).
+	Flood  *audit.Flood
+	Limits *Limits // nil: no limits (tests)
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
+	Tracer trace.Tracer // nil: no spans (the trace context still passes through)
 	Log    *slog.Logger
 }
 
@@ -66,24 +72,29 @@ func (s *Server) Handler() http.Handler {
 	// SkipClean: no 301 for //x or /./x answered before the guard runs.
 	r := mux.NewRouter().SkipClean(true)
 	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Root.Raw})
-	r.HandleFunc(Prefix+"/ca/root", func(w http.ResponseWriter, _ *http.Request) {
+	// What needs no certificate is limited per client address.
+	r.Handle(Prefix+"/ca/root", s.perAddress("ca_root", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(rootPEM)
-	}).Methods(http.MethodGet)
+	}))).Methods(http.MethodGet)
 	if s.Enroll != nil {
-		r.Handle(Prefix+"/enroll", s.Enroll).Methods(http.MethodPost)
+		r.Handle(Prefix+"/enroll", s.perAddress("enroll", s.Enroll)).Methods(http.MethodPost)
 	}
 	// Every other route, and any path under the prefix that matches none, runs the
 	// pipeline by construction: without a certificate the answer is 401.
 	g := r.PathPrefix(Prefix).Subrouter()
-	g.Handle("/capabilities", run(s, s.capabilities)).Methods(http.MethodGet)
-	g.Handle("/list/{resource}", run(s, s.list)).Methods(http.MethodPost)
-	g.Handle("/get/{resource}/{id}", run(s, s.get)).Methods(http.MethodPost)
+	g.Handle("/capabilities", run(s, "capabilities", s.capabilities)).Methods(http.MethodGet)
+	g.Handle("/list/{resource}", run(s, "list", s.list)).Methods(http.MethodPost)
+	g.Handle("/get/{resource}/{id}", run(s, "get", s.get)).Methods(http.MethodPost)
 	g.NotFoundHandler = guarded(s, g)
 	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Log)
-	return httpx.RequestID(httpx.LimitBody(s.Log, httpx.Deadline(RequestTimeout, r)))
+	tracer := s.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
+	return httpx.RequestID(httpx.LimitBody(s.Log, httpx.Deadline(RequestTimeout, httpx.Trace(tracer, "federation", r))))
 }
 
 // RequestTimeout bounds every federation request's context, so a slow query stops

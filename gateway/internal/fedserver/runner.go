@@ -2,9 +2,9 @@ package fedserver
 
 import (
 	"context"
+	"net"
 	"net/http"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,32 +37,41 @@ type reply[R any] struct {
 // verb is one federation verb: it knows no HTTP, only its request and the store.
 type verb[B, R any] func(ctx context.Context, req request[B]) (reply[R], error)
 
-// run serves a verb through the whole pipeline: guard → scope → id and body → verb
-// → audit → answer. Every request is audited once, here; an allowed answer is sent
-// only once its audit row is written.
-func run[B, R any](s *Server, v verb[B, R]) http.Handler {
+// run serves a verb through the whole pipeline: guard → rate limit → scope → id and
+// body → verb → audit → answer. Every request is audited once (finish); an allowed
+// answer is sent only once its audit row is written.
+func run[B, R any](s *Server, name string, v verb[B, R]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+		ctx, start := r.Context(), time.Now()
 		var req request[B]
+		var res reply[R]
 		var err error
-		req.caller, err = s.Guard.Check(ctx, r.TLS)
+		req.caller, err = s.admit(r)
 		if err == nil {
 			req, err = prepare(r, req)
 		}
-		var res reply[R]
 		if err == nil {
 			res, err = v(ctx, req)
 		}
-		if err := s.audit(r, req.caller, err, res.rows, req.id); err != nil {
-			httpx.WriteError(w, r, s.Log, err)
-			return
-		}
-		if err != nil {
-			httpx.WriteError(w, r, s.Log, err)
-			return
-		}
-		httpx.JSON(w, http.StatusOK, res.body)
+		s.finish(w, r, done{verb: name, caller: req.caller, err: err, rows: res.rows, id: req.id, start: start},
+			func() { httpx.JSON(w, http.StatusOK, res.body) })
 	})
+}
+
+// admit is the guard and the rate-limit stage: who the caller is, and whether it may
+// be served now. A refusal without a verified certificate counts against the client
+// address's limit, so a flood of them turns into 429s.
+func (s *Server) admit(r *http.Request) (guard.Caller, error) {
+	c, err := s.Guard.Check(r.Context(), r.TLS)
+	if err != nil {
+		if errs.From(err).Code == api.CodeClientCertificateRequired {
+			if limited := s.Limits.address(r); limited != nil {
+				return c, limited
+			}
+		}
+		return c, err
+	}
+	return c, s.Limits.grant(r.Context(), c.Grant)
 }
 
 // prepare is the scope stage and the input checks, in this order: a resource outside
@@ -95,58 +104,111 @@ func prepare[B any](r *http.Request, req request[B]) (request[B], error) {
 	return req, nil
 }
 
-// guarded answers a path or method no verb serves: the guard still decides first, so
-// without a certificate it is 401 and only a caller it lets through learns that the
-// endpoint does not exist (404) or takes other methods (405 with Allow); audited alike.
+// guarded answers a path or method no verb serves: the guard (and the limits) still
+// decide first, so without a certificate it is 401 and only a caller they let through
+// learns that the endpoint does not exist (404) or takes other methods (405 with
+// Allow); audited alike.
 func guarded(s *Server, routes *mux.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := s.Guard.Check(r.Context(), r.TLS)
-		if err != nil {
-			if aerr := s.audit(r, caller, err, 0, ""); aerr != nil {
-				err = aerr
-			}
-			httpx.WriteError(w, r, s.Log, err)
-			return
+		start := time.Now()
+		caller, err := s.admit(r)
+		if err == nil {
+			err = httpx.MissError(routes, r)
 		}
-		err = errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
-		allow := httpx.AllowedMethods(routes, r)
-		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			err = errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or "))
-		}
-		if aerr := s.audit(r, caller, err, 0, ""); aerr != nil {
-			w.Header().Del("Allow")
-			err = aerr
-		}
-		httpx.WriteError(w, r, s.Log, err)
+		s.finish(w, r, done{caller: caller, err: err, start: start}, nil)
 	})
 }
 
-// audit writes the request's one row: allowed with its row count, or the refusal's
-// outcome and reason code; with the id a get asked for (validated, so bounded). A row
-// that cannot be written refuses the request (503).
-func (s *Server) audit(r *http.Request, c guard.Caller, failure error, rows int, id string) error {
-	e := audit.Entry{RequestID: httpx.ID(r.Context()), Actor: "peer", Action: methodOf(r) + " " + routeOf(r),
-		Outcome: api.OutcomeAllowed, Reason: api.ReasonOK, GrantID: c.Identity.GrantID, PeerID: c.Grant.PeerID}
+// done is what finish records of a request.
+type done struct {
+	verb   string
+	caller guard.Caller
+	err    error
+	rows   int
+	id     string // the id a get asked for (validated, so bounded)
+	start  time.Time
+}
+
+// finish writes the request's one audit row, then the answer: ok when the request was
+// allowed and its row is durable, else the error. A row that cannot be written refuses
+// the request (503). Refusals of a flood share summary rows (audit.Flood).
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, d done, ok func()) {
+	e := s.entry(r, d)
+	if key := floodKey(e); key == "" || s.Flood == nil || s.Flood.Admit(key, e) {
+		// The row is written even when the client hung up: it records what was decided.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if aerr := s.Audit.Append(ctx, e); aerr != nil {
+			d.err = errs.Wrap(errs.Unavailable, api.CodeAuditUnavailable, "the request could not be audited, so it is refused: try again", aerr)
+		}
+	}
+	if d.err != nil {
+		httpx.WriteError(w, r, s.Log, d.err)
+		return
+	}
+	ok()
+}
+
+// entry is the inbound audit row of a request (SPEC §6b).
+func (s *Server) entry(r *http.Request, d done) audit.Entry {
+	ctx, c := r.Context(), d.caller
+	e := audit.Entry{Direction: audit.Inbound, RequestID: httpx.ID(ctx), PeerRequestID: httpx.PeerRequestID(ctx),
+		Traceparent: httpx.Traceparent(ctx), Actor: "peer", Action: methodOf(r) + " " + routeOf(r), Peer: c.Grant.Peer,
+		GrantID: c.Identity.GrantID, PeerID: c.Grant.PeerID, SubjectUserID: c.Identity.SubjectUserID, Verb: d.verb,
+		Resource: resourceOf(r), Outcome: api.OutcomeAllowed, Reason: api.ReasonOK, Status: http.StatusOK, Rows: d.rows,
+		Duration: time.Since(d.start), ClientAddr: clientAddr(r)}
 	if c.Grant.Peer != "" {
 		e.Actor = "peer:" + c.Grant.Peer
 	}
-	if failure != nil {
-		f := errs.From(failure)
-		e.Outcome, e.Reason = f.Kind.Outcome(), f.Code
-	} else {
-		e.Detail = "rows " + strconv.Itoa(rows)
+	if d.err != nil {
+		f := errs.From(d.err)
+		e.Outcome, e.Reason, e.Status = f.Kind.Outcome(), f.Code, f.Status()
 	}
-	if id != "" {
-		e.Detail = strings.TrimPrefix(e.Detail+", id "+id, ", ")
+	if d.id != "" {
+		e.Detail = "id " + d.id
 	}
-	// The row is written even when the client hung up: it records what was decided.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-	defer cancel()
-	if err := s.Audit.Append(ctx, e); err != nil {
-		return errs.Wrap(errs.Unavailable, api.CodeAuditUnavailable, "the request could not be audited, so it is refused: try again", err)
+	return e
+}
+
+// floodKey is the aggregation key of a refusal that floods may repeat (a client
+// address or a grant, with the reason), or "" for a row that is always its own: an
+// allowed request, and a refusal of a certificate that chains to the site's CA but is
+// forged or stale, which an administrator must see every time.
+func floodKey(e audit.Entry) string {
+	switch e.Reason {
+	case api.CodeClientCertificateRequired:
+		return "addr|" + e.ClientAddr + "|" + e.Reason
+	case api.CodeRateLimited:
+		if e.GrantID != "" {
+			return "grant|" + e.GrantID + "|" + e.Reason
+		}
+		return "addr|" + e.ClientAddr + "|" + e.Reason
+	case api.CodeGrantUnknown, api.CodeGrantPending, api.CodeGrantRevoked, api.CodeGrantExpired, api.CodeGrantInactive,
+		api.CodePeerNotActive, api.CodeSubjectMismatch:
+		return "grant|" + e.GrantID + "|" + e.Reason
 	}
-	return nil
+	return ""
+}
+
+// clientAddr is the TCP peer's address (never a header: a client writes those).
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// resourceOf is the route's {resource} when it is a name the gateway knows, else
+// "other" (a client chooses the path).
+func resourceOf(r *http.Request) string {
+	res, ok := mux.Vars(r)["resource"]
+	switch {
+	case !ok:
+		return ""
+	case slices.Contains(api.Resources, res) || res == "credentials":
+		return res
+	}
+	return "other"
 }
 
 // methodOf is the request's method if it is one HTTP defines, else "other": the

@@ -234,7 +234,7 @@ func TestRunnerAllows(t *testing.T) {
 	if len(st.rows) != 1 || st.rows[0].Resource() != "tasks" || st.rows[0].Subject() != subject || !st.rows[0].Personal() {
 		t.Errorf("the store read %+v, want the grant's effective rows of tasks", st.rows)
 	}
-	if len(au.entries) != 1 || au.entries[0].Outcome != api.OutcomeAllowed || au.entries[0].Detail != "rows 3" ||
+	if len(au.entries) != 1 || au.entries[0].Outcome != api.OutcomeAllowed || au.entries[0].Rows != 3 || au.entries[0].Verb != "list" ||
 		au.entries[0].Action != "POST /api/federation/v1/list/{resource}" || au.entries[0].Actor != "peer:home" {
 		t.Errorf("audit rows %+v", au.entries)
 	}

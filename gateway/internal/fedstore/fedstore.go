@@ -64,6 +64,7 @@ type Grant struct {
 	CertNotAfter  *time.Time
 	ExpiresAt     time.Time
 	RevokedReason string
+	RateLimit     string // the grant's own rate ("5/s"), "" for the site's
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -138,28 +139,28 @@ func (s *Store) AddOutboundPeer(ctx context.Context, p Peer) error {
 }
 
 // CreateGrant makes a pending grant for an inbound peer.
-func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time) (Grant, error) {
+func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, sc scope.Scope, expiresAt time.Time, rateLimit string) (Grant, error) {
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return Grant{}, err
 	}
 	now := time.Now().UTC()
 	id := uuid.NewString()
-	if _, err := s.pool.Exec(ctx, `INSERT INTO federation_grants (id, peer_id, subject_user_id, scope, status, expires_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)`, id, peerID, subjectUserID, b, expiresAt, now); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO federation_grants (id, peer_id, subject_user_id, scope, status, expires_at, created_at, updated_at, rate_limit)
+		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, nullif($7, ''))`, id, peerID, subjectUserID, b, expiresAt, now, rateLimit); err != nil {
 		return Grant{}, err
 	}
 	return s.Grant(ctx, id)
 }
 
 const grantCols = `g.id::text, g.peer_id::text, p.name, p.state, g.subject_user_id::text, g.scope, g.status, coalesce(g.cert_serial, ''),
-	g.cert_not_after, g.expires_at, coalesce(g.revoked_reason, ''), g.created_at, g.updated_at`
+	g.cert_not_after, g.expires_at, coalesce(g.revoked_reason, ''), coalesce(g.rate_limit, ''), g.created_at, g.updated_at`
 
 func scanGrant(row pgx.Row) (Grant, error) {
 	var g Grant
 	var raw []byte
 	err := row.Scan(&g.ID, &g.PeerID, &g.Peer, &g.PeerState, &g.SubjectUserID, &raw, &g.Status, &g.CertSerial, &g.CertNotAfter,
-		&g.ExpiresAt, &g.RevokedReason, &g.CreatedAt, &g.UpdatedAt)
+		&g.ExpiresAt, &g.RevokedReason, &g.RateLimit, &g.CreatedAt, &g.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Grant{}, ErrNotFound
 	}

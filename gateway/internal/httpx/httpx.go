@@ -28,21 +28,36 @@ const MaxBody = 1 << 20
 
 type ctxKey struct{}
 
+type peerIDKey struct{}
+
 var wellFormedID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
-// RequestID gives every request an id (a caller's X-Request-Id when well formed),
-// echoes it in the response header and puts it in the context.
+// RequestID gives every request an id of this site's own, echoed in the response
+// header and put in the context. A caller's X-Request-Id is its claim, not ours: when
+// well formed it is kept beside ours (PeerRequestID), never used as ours.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !wellFormedID.MatchString(id) {
-			b := make([]byte, 12)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
+		id := NewID()
+		ctx := context.WithValue(r.Context(), ctxKey{}, id)
+		if theirs := r.Header.Get("X-Request-Id"); wellFormedID.MatchString(theirs) {
+			ctx = context.WithValue(ctx, peerIDKey{}, theirs)
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// NewID is a fresh request id (24 hex digits).
+func NewID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// PeerRequestID is the caller's well-formed X-Request-Id, or "".
+func PeerRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(peerIDKey{}).(string)
+	return id
 }
 
 // LimitBody answers 413 at once to a request that announces a body over MaxBody (a
@@ -66,6 +81,9 @@ func ID(ctx context.Context) string {
 // WriteError renders err as the error envelope and logs server-side causes.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := errs.From(err)
+	for k, v := range e.Header {
+		w.Header()[k] = v
+	}
 	if e.Status() >= 500 {
 		log.Error("request failed", "request_id", ID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -113,13 +131,19 @@ func Decode(r *http.Request, v any) error {
 // other methods, else 404, in the envelope.
 func Miss(log *slog.Logger, routes *mux.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := AllowedMethods(routes, r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			WriteError(w, r, log, errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or ")))
-			return
-		}
-		WriteError(w, r, log, errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint"))
+		WriteError(w, r, log, MissError(routes, r))
 	})
+}
+
+// MissError is why no route took r: 405 (with Allow) when the path takes other
+// methods, else 404.
+func MissError(routes *mux.Router, r *http.Request) error {
+	if allow := AllowedMethods(routes, r); len(allow) > 0 {
+		e := errs.New(errs.MethodNotAllowed, api.CodeMethodNotAllowed, "this endpoint takes %s", strings.Join(allow, " or "))
+		e.Header = http.Header{"Allow": {strings.Join(allow, ", ")}}
+		return e
+	}
+	return errs.New(errs.NotFound, api.CodeNotFound, "no such endpoint")
 }
 
 // AllowedMethods are the methods a route of routes serves at the request's path.

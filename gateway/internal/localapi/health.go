@@ -13,10 +13,12 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 )
 
-// Checker is one dependency the gateway needs to serve (PostgreSQL, Valkey, …).
+// Checker is one dependency the gateway needs to serve (PostgreSQL, Valkey, …). A
+// soft one down leaves the gateway serving, degraded (Valkey: limits in memory).
 type Checker struct {
 	Name  string
 	Check func(ctx context.Context) error
+	Soft  bool
 }
 
 // checkTimeout bounds each readiness probe so /readyz answers quickly when a
@@ -49,8 +51,12 @@ func Health(log *slog.Logger, checkers []Checker) (healthz, readyz http.Handler)
 		}
 		wg.Wait()
 		body, status := api.Health{Status: "ready", Checks: checks}, http.StatusOK
-		for _, c := range checks {
-			if c.Status != "up" {
+		for i, c := range checks {
+			switch {
+			case c.Status == "up":
+			case checkers[i].Soft && status == http.StatusOK:
+				body.Status = "degraded"
+			default:
 				body.Status, status = "unavailable", http.StatusServiceUnavailable
 			}
 		}

@@ -19,17 +19,20 @@ func TestReadyz(t *testing.T) {
 	tests := []struct {
 		name       string
 		pgErr      error
+		valkeyErr  error
 		wantStatus int
 		wantBody   string
 	}{
-		{"all up", nil, http.StatusOK, "ready"},
-		{"postgres down", secret, http.StatusServiceUnavailable, "unavailable"},
+		{"all up", nil, nil, http.StatusOK, "ready"},
+		{"postgres down", secret, nil, http.StatusServiceUnavailable, "unavailable"},
+		{"valkey down: limits in memory", nil, secret, http.StatusOK, "degraded"},
+		{"both down", secret, secret, http.StatusServiceUnavailable, "unavailable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, readyz := Health(slog.New(slog.NewTextHandler(io.Discard, nil)), []Checker{
 				{Name: "postgres", Check: func(context.Context) error { return tc.pgErr }},
-				{Name: "valkey", Check: func(context.Context) error { return nil }},
+				{Name: "valkey", Check: func(context.Context) error { return tc.valkeyErr }, Soft: true},
 			})
 			rec := httptest.NewRecorder()
 			readyz.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,7 +53,7 @@ type Site struct {
 // Open opens the tier's store (migrating it): SQLite for local, PostgreSQL otherwise
 // over one pool of storage.max_conns connections, with the vector extension and the
 // federation data on the federated tier. Errors never quote the URL.
-func Open(ctx context.Context, cfg *config.Config, t tier.Targets) (*Site, error) {
+func Open(ctx context.Context, cfg *config.Config, t tier.Targets, log *slog.Logger) (*Site, error) {
 	if cfg.Tier == config.TierLocal {
 		st, err := store.OpenSQLite(ctx, cfg.Storage.SQLitePath)
 		if err != nil {
@@ -76,13 +77,21 @@ func Open(ctx context.Context, cfg *config.Config, t tier.Targets) (*Site, error
 	}
 	s := &Site{Config: cfg, Store: st, pool: pool}
 	if cfg.Tier == config.TierFederated {
-		s.Fed, s.Audit = fedstore.New(pool), audit.New(pool)
+		key, err := audit.LoadKey(cfg.AuditKeyFile)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.Fed, s.Audit = fedstore.New(pool), audit.New(pool, key, log)
 	}
 	return s, nil
 }
 
-// Close releases the store and the pool.
+// Close writes the audit rows still queued, then releases the store and the pool.
 func (s *Site) Close() {
+	if s.Audit != nil {
+		s.Audit.Close()
+	}
 	s.Store.Close()
 	if s.pool != nil {
 		s.pool.Close()

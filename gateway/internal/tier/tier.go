@@ -45,7 +45,8 @@ func Check(ctx context.Context, t Targets) Report {
 	r := Report{Tier: t.Tier, Services: []Service{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	run := func(probe func(context.Context) (Service, []string)) {
+	hard := 0 // problems that make the site red (Valkey's only make it yellow)
+	run := func(soft bool, probe func(context.Context) (Service, []string)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -56,10 +57,13 @@ func Check(ctx context.Context, t Targets) Report {
 			defer mu.Unlock()
 			r.Services = append(r.Services, svc)
 			r.Problems = append(r.Problems, problems...)
+			if !soft {
+				hard += len(problems)
+			}
 		}()
 	}
 	if t.PostgresURL != "" {
-		run(func(ctx context.Context) (Service, []string) {
+		run(false, func(ctx context.Context) (Service, []string) {
 			svc, vec, problems := probePostgres(ctx, t.PostgresURL, t.NeedVector)
 			mu.Lock()
 			r.PGVector = vec
@@ -68,20 +72,20 @@ func Check(ctx context.Context, t Targets) Report {
 		})
 	}
 	if t.ValkeyURL != "" {
-		run(func(ctx context.Context) (Service, []string) { return probeValkey(ctx, t.ValkeyURL) })
+		// A running gateway without Valkey limits in memory (degraded): yellow. It still
+		// refuses to start without it (Err).
+		run(true, func(ctx context.Context) (Service, []string) { return probeValkey(ctx, t.ValkeyURL) })
 	}
 	wg.Wait()
-	r.Overall = "green"
-	for _, s := range r.Services {
-		if s.Status != "up" {
-			r.Overall = "red"
-		}
-	}
-	if len(r.Problems) > 0 {
+	switch {
+	case hard > 0:
 		r.Overall = "red"
-	}
-	if r.Overall == "green" && t.Tier == "standalone" && t.PostgresURL != "" && !r.PGVector.Installed {
+	case len(r.Problems) > 0:
+		r.Overall = "yellow"
+	case t.Tier == "standalone" && t.PostgresURL != "" && !r.PGVector.Installed:
 		r.Overall = "yellow" // works, but vector search is an exact scan
+	default:
+		r.Overall = "green"
 	}
 	return r
 }

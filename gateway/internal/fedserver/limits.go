@@ -1,0 +1,66 @@
+package fedserver
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
+	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
+)
+
+// Limits is the rate-limit stage: per grant (a grant's own rate or the site's, shared
+// by every replica) and per client address on what needs no certificate.
+type Limits struct {
+	Limiter    *ratelimit.Limiter
+	PerGrant   ratelimit.Limit
+	PerAddress ratelimit.Limit
+}
+
+// grant takes one request of a grant's limit.
+func (l *Limits) grant(ctx context.Context, g fedstore.Grant) error {
+	if l == nil {
+		return nil
+	}
+	lim := l.PerGrant
+	if g.RateLimit != "" {
+		if r, err := api.ParseRate(g.RateLimit); err == nil {
+			lim.Rate = r
+		}
+	}
+	return refusal(l.Limiter.Allow(ctx, "rl:grant:"+g.ID, lim), "the grant's rate limit")
+}
+
+// address takes one request of the client address's limit.
+func (l *Limits) address(r *http.Request) error {
+	if l == nil {
+		return nil
+	}
+	return refusal(l.Limiter.Allow(r.Context(), "rl:addr:"+clientAddr(r), l.PerAddress), "this address's rate limit")
+}
+
+// perAddress limits next per client address (the routes that need no certificate);
+// its refusals are audited like the pipeline's.
+func (s *Server) perAddress(verb string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Limits.address(r); err != nil {
+			s.finish(w, r, done{verb: verb, err: err, start: time.Now()}, nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refusal is a 429 with Retry-After when d refuses.
+func refusal(d ratelimit.Decision, what string) error {
+	if d.Allowed {
+		return nil
+	}
+	secs := d.RetryAfterSeconds()
+	e := errs.New(errs.TooMany, api.CodeRateLimited, "over %s: retry in %d s", what, secs)
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+	return e
+}
