@@ -85,7 +85,12 @@ type peer struct {
 
 func enrolledPeer(s world.SiteInfo, scopeDoc string) peer {
 	GinkgoHelper()
-	g := newGrant(s, scopeDoc)
+	return enrolledAs(s, newGrant(s, scopeDoc))
+}
+
+// enrolledAs enrolls for a grant already made.
+func enrolledAs(s world.SiteInfo, g api.GrantCreated) peer {
+	GinkgoHelper()
 	key, csr := keyAndCSR(&x509.CertificateRequest{})
 	status, resp, e := enroll(s, tokenOf(g.EnrollmentURL), csr)
 	Expect(status).To(Equal(http.StatusCreated), e.Error.Code)

@@ -22,6 +22,7 @@ type request struct {
 	token       string
 	body        io.Reader
 	contentType string
+	header      http.Header
 }
 
 // An option adds to a request of call.
@@ -45,6 +46,16 @@ func jsonBody(v any) option {
 // length net/http does not know (sent chunked).
 func rawBody(body io.Reader) option { return func(r *request) { r.body = body } }
 
+// header adds a request header (a traceparent, say).
+func header(name, value string) option {
+	return func(r *request) {
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		r.header.Set(name, value)
+	}
+}
+
 // via sends on client: one that trusts a site's CA, or presents a client certificate
 // (mtlsClient).
 func via(client *http.Client) option { return func(r *request) { r.client = client } }
@@ -64,6 +75,9 @@ func send(method, url string, opts ...option) (*http.Response, error) {
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
 	}
 	return r.client.Do(req)
 }

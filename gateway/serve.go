@@ -102,7 +102,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 			return err
 		}
 		// Peers' keys are unsealed on first use and kept in memory only.
-		apiCfg.Peers = &peers.Directory{Fed: s.Fed, Keys: keys}
+		apiCfg.Peers = &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit}
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)

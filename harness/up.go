@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,10 +23,11 @@ import (
 )
 
 type upFlags struct {
-	sites   string
-	backend string
-	detach  bool
-	timeout time.Duration
+	sites    string
+	backend  string
+	detach   bool
+	timeout  time.Duration
+	replicas int
 	// gatewayBin is a prebuilt gateway (default: build ./gateway into .cache/bin).
 	gatewayBin string
 }
@@ -34,10 +36,11 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.sites, "sites", "home,work", "sites to boot; the first is the requesting site")
 	cmd.Flags().StringVar(&f.backend, "backend", "auto", "process, docker or auto (docker only when an engine answers)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 3*time.Minute, "give up booting after this long")
+	cmd.Flags().IntVar(&f.replicas, "replicas", 1, "gateways per serving site, sharing its PostgreSQL, Valkey and CA")
 }
 
 func (f *upFlags) args() []string {
-	return []string{"--sites", f.sites, "--backend", f.backend, "--timeout", f.timeout.String()}
+	return []string{"--sites", f.sites, "--backend", f.backend, "--timeout", f.timeout.String(), "--replicas", strconv.Itoa(f.replicas)}
 }
 
 func upCmd() *cobra.Command {
@@ -103,7 +106,11 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	if err != nil {
 		return err
 	}
+	if f.replicas < 1 || f.replicas > 8 {
+		return fmt.Errorf("--replicas %d: use 1 to 8", f.replicas)
+	}
 	w, err := world.Up(bootCtx, world.Options{
+		Replicas:   f.replicas,
 		Sites:      strings.Split(f.sites, ","),
 		Backend:    backend,
 		GatewayBin: gatewayBin,

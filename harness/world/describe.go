@@ -18,12 +18,21 @@ type SiteInfo struct {
 	ValkeyURL     string `json:"valkey_url"`
 	Config        string `json:"config"`
 	Users         []User `json:"users"`
+	// Replicas are the site's other gateways (harness up --replicas N).
+	Replicas []Replica `json:"replicas,omitempty"`
 
 	// Beyond SPEC §6a: what specs need to talk to the CA directly.
 	CAFingerprint           string `json:"ca_fingerprint"`
 	CAConfig                string `json:"ca_config"`
 	ProvisionerPasswordFile string `json:"ca_provisioner_password_file"`
 	Dir                     string `json:"dir"`
+}
+
+// Replica is one more gateway of a site.
+type Replica struct {
+	APIURL        string `json:"api_url"`
+	FederationURL string `json:"federation_url"`
+	Config        string `json:"config"`
 }
 
 // User is a seeded user with their API token (printed by design: throw-away worlds).
@@ -36,7 +45,11 @@ type User struct {
 func (w *World) Describe() Description {
 	d := Description{RunDir: w.RunDir, Sites: map[string]SiteInfo{}, Grants: append([]Grant{}, w.Grants...)}
 	for name, s := range w.Sites {
-		d.Sites[name] = SiteInfo{
+		var replicas []Replica
+		for _, r := range s.Replicas {
+			replicas = append(replicas, Replica{APIURL: r.APIURL, FederationURL: r.FederationURL, Config: r.ConfigPath})
+		}
+		d.Sites[name] = SiteInfo{Replicas: replicas,
 			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL,
 			CAURL: s.CA.URL, CARoot: s.CA.RootPath, PostgresURL: s.Postgres.URL,
 			ValkeyURL: s.Valkey.URL, Config: s.Gateway.ConfigPath, Users: append([]User{}, s.Users...),

@@ -34,6 +34,9 @@ type Site struct {
 	Postgres *Postgres
 	Valkey   *Valkey
 	Gateway  *Gateway
+	// Replicas are the site's other gateways (Options.Replicas), sharing its
+	// PostgreSQL, Valkey and CA.
+	Replicas []*Gateway
 	// Users are the seeded users with their API tokens; Users[0] is the site's
 	// federated demo user.
 	Users []User
@@ -135,6 +138,16 @@ func (s *Site) boot(ctx context.Context) error {
 	}
 	s.Gateway = gw
 	w.progress("%-5s gateway ready at %s", s.Name, gw.APIURL)
+	if s.Name != w.Order[0] {
+		for i := 2; i <= w.opts.Replicas; i++ {
+			r, err := s.startGateway(ctx, fmt.Sprintf("replica-%d", i), nil)
+			if err != nil {
+				return fmt.Errorf("site %s: replica %d: %w", s.Name, i, err)
+			}
+			s.Replicas = append(s.Replicas, r)
+			w.progress("%-5s replica %d ready at %s", s.Name, i, r.APIURL)
+		}
+	}
 	return s.seed(ctx)
 }
 

@@ -37,6 +37,9 @@ type Options struct {
 	Log *slog.Logger
 	// KeepRunDir leaves the run directory in place after Down (for diagnostics).
 	KeepRunDir bool
+	// Replicas is how many gateways each serving site runs (default 1), sharing the
+	// site's PostgreSQL, Valkey and CA.
+	Replicas int
 	// GatewayOverrides are deep-merged into every gateway's config, before a gateway's
 	// own overrides: the acceptance world raises the rate limits so that no parallel
 	// spec trips another's (specs of the limits use grants and gateways of their own).

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 )
 
 // Peer is what the requesting side asks of one peer. Stages (a cache, a breaker)
@@ -90,6 +91,10 @@ func (c *Client) call(ctx context.Context, path string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if id := requestIDOf(ctx); id != "" {
+		req.Header.Set("X-Request-Id", id)
+	}
+	httpx.InjectTrace(ctx, req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return &PeerError{Peer: c.name, Code: transportReason(err)}
@@ -106,6 +111,19 @@ func (c *Client) call(ctx context.Context, path string, body, out any) error {
 		return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
 	}
 	return nil
+}
+
+type requestIDKey struct{}
+
+// WithRequestID makes id the X-Request-Id of the peer calls made with ctx: the
+// requesting side mints one per call, and the serving side records it beside its own.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func requestIDOf(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // PeerError is a peer's refusal (its status and reason code, never its message text)

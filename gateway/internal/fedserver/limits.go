@@ -27,8 +27,9 @@ func (l *Limits) grant(ctx context.Context, g fedstore.Grant) error {
 	}
 	lim := l.PerGrant
 	if g.RateLimit != "" {
+		// A grant's own rate ("5/s") allows a burst of one period's count.
 		if r, err := api.ParseRate(g.RateLimit); err == nil {
-			lim.Rate = r
+			lim = ratelimit.Limit{Rate: r, Burst: r.Count}
 		}
 	}
 	return refusal(l.Limiter.Allow(ctx, "rl:grant:"+g.ID, lim), "the grant's rate limit")

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
@@ -96,6 +97,8 @@ func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certifi
 type Directory struct {
 	Fed  *fedstore.Store
 	Keys *sealing.Keyring
+	// Audit takes the outbound row of every peer call (nil: none, in tests).
+	Audit interface{ Enqueue(audit.Entry) }
 
 	mu      sync.Mutex
 	clients map[string]*fedclient.Client // by peer row id
@@ -113,7 +116,7 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		out = append(out, audited{Peer: c, row: row, log: d.Audit})
 	}
 	return out, nil
 }
