@@ -362,3 +362,23 @@ func randomBytes(n int) []byte {
 	_, _ = rand.Read(b)
 	return b
 }
+
+var _ = Describe("Changes between processes", Label("M4"), func() {
+	It("[CHG-1] are announced with LISTEN/NOTIFY: a token made and a grant revoked by the CLI reach a listener at once", func(ctx SpecContext) {
+		work := site("work")
+		conn := sqlConn(ctx, work.PostgresURL)
+		execSQL(conn, `LISTEN mosaic_changes`)
+		g := newGrant(work, fullScope)
+		Expect(cli(work, "federation", "grant", "revoke", g.GrantID).ExitCode()).To(Equal(0))
+		seen := map[string]bool{}
+		for !seen["token "+g.GrantID] || !seen["grant "+g.GrantID] {
+			wctx, cancel := context.WithTimeout(ctx, Timeouts.Request)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			Expect(err).NotTo(HaveOccurred(), "seen so far: %v", seen)
+			var c struct{ Kind, ID string }
+			Expect(json.Unmarshal([]byte(n.Payload), &c)).To(Succeed())
+			seen[c.Kind+" "+c.ID] = true
+		}
+	}, SpecTimeout(Timeouts.CLI))
+})

@@ -23,6 +23,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/caclient"
+	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/config"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedserver"
@@ -101,8 +102,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		// Peers' keys are unsealed on first use and kept in memory only.
-		apiCfg.Peers = &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit}
+		// Peers' keys are unsealed on first use and kept in memory only; a change
+		// announced by another process (the CLI, a replica) drops what is kept.
+		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit}
+		apiCfg.Peers = dir
+		// Cancelled before the pool closes (defers run last-first), which waits for
+		// the listener's connection.
+		lctx, stopListening := context.WithCancel(ctx)
+		defer stopListening()
+		go changes.Listen(lctx, s.Pool(), log, dir.Forget)
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)

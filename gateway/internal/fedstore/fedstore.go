@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 )
 
@@ -83,7 +84,16 @@ func (s *Store) CreateInboundPeer(ctx context.Context, name string) (Peer, error
 	if uniqueViolation(err) {
 		return Peer{}, fmt.Errorf("%w: an inbound peer named %q", ErrConflict, name)
 	}
+	if err == nil {
+		s.announce(ctx, changes.Peer, p.ID)
+	}
 	return p, err
+}
+
+// announce tells the site's other processes (changes); a notification that cannot be
+// sent is covered by their caches' short lifetime.
+func (s *Store) announce(ctx context.Context, kind, id string) {
+	_ = changes.Announce(ctx, s.pool, changes.Change{Kind: kind, ID: id})
 }
 
 const peerCols = `id::text, direction, name, state, coalesce(owner_user_id::text, ''), coalesce(url, ''),
@@ -135,6 +145,9 @@ func (s *Store) AddOutboundPeer(ctx context.Context, p Peer) error {
 	if uniqueViolation(err) {
 		return fmt.Errorf("%w: you already have a peer named %q", ErrConflict, p.Name)
 	}
+	if err == nil {
+		s.announce(ctx, changes.Peer, p.ID)
+	}
 	return err
 }
 
@@ -150,6 +163,7 @@ func (s *Store) CreateGrant(ctx context.Context, peerID, subjectUserID string, s
 		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, nullif($7, ''))`, id, peerID, subjectUserID, b, expiresAt, now, rateLimit); err != nil {
 		return Grant{}, err
 	}
+	s.announce(ctx, changes.Grant, id)
 	return s.Grant(ctx, id)
 }
 
@@ -221,6 +235,9 @@ func (s *Store) RevokeGrant(ctx context.Context, id, reason string) (Grant, erro
 	if err == nil && tag.RowsAffected() == 0 {
 		return g, fmt.Errorf("%w: grant %s is %s", ErrTransition, id, g.Status)
 	}
+	if err == nil {
+		s.announce(ctx, changes.Grant, id)
+	}
 	return g, err
 }
 
@@ -246,7 +263,11 @@ func (s *Store) AddToken(ctx context.Context, grantID string, tokenHash []byte, 
 		return err
 	}
 	if tag.RowsAffected() == 1 {
-		return tx.Commit(ctx)
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		s.announce(ctx, changes.Token, grantID)
+		return nil
 	}
 	_ = tx.Rollback(ctx)
 	g, err := s.Grant(ctx, grantID)

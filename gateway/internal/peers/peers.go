@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
@@ -101,7 +102,26 @@ type Directory struct {
 	Audit interface{ Enqueue(audit.Entry) }
 
 	mu      sync.Mutex
-	clients map[string]*fedclient.Client // by peer row id
+	clients map[string]cached // by peer row id
+}
+
+// cached is a peer's client and the stored certificate it was made from: a row whose
+// certificate changed (a renewal, a replacement) gets a new client.
+type cached struct {
+	client *fedclient.Client
+	cert   string
+}
+
+// Forget drops what the directory keeps of a changed peer (changes.All: of every peer).
+func (d *Directory) Forget(c changes.Change) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch c.Kind {
+	case changes.All:
+		d.clients = nil
+	case changes.Peer:
+		delete(d.clients, c.ID)
+	}
 }
 
 // Owned returns the active outbound peers a local user owns (never another user's).
@@ -126,8 +146,8 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 func (d *Directory) client(row fedstore.Peer) (*fedclient.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if c, ok := d.clients[row.ID]; ok {
-		return c, nil
+	if c, ok := d.clients[row.ID]; ok && c.cert == row.CertPEM {
+		return c.client, nil
 	}
 	cert, err := Credentials(d.Keys, row)
 	if err != nil {
@@ -141,8 +161,8 @@ func (d *Directory) client(row fedstore.Peer) (*fedclient.Client, error) {
 	c := fedclient.NewClient(row.Name, row.URL, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13,
 		GetClientCertificate: holder.GetClientCertificate})
 	if d.clients == nil {
-		d.clients = map[string]*fedclient.Client{}
+		d.clients = map[string]cached{}
 	}
-	d.clients[row.ID] = c
+	d.clients[row.ID] = cached{client: c, cert: row.CertPEM}
 	return c, nil
 }

@@ -87,6 +87,9 @@ func Open(ctx context.Context, cfg *config.Config, t tier.Targets, log *slog.Log
 	return s, nil
 }
 
+// Pool is the process's PostgreSQL pool (nil on the local tier).
+func (s *Site) Pool() *pgxpool.Pool { return s.pool }
+
 // Close writes the audit rows still queued, then releases the store and the pool.
 func (s *Site) Close() {
 	if s.Audit != nil {
