@@ -83,7 +83,7 @@ func (a *fakeAudit) Append(_ context.Context, e audit.Entry) error {
 
 func activeCaller() guard.Caller {
 	return guard.Caller{Identity: identity.Identity{GrantID: grantID, SubjectUserID: subject},
-		Grant: fedstore.Grant{ID: grantID, Peer: "home", PeerID: "p1", SubjectUserID: subject, Status: "active",
+		Grant: fedstore.Grant{ID: grantID, Peer: "home", PeerID: "4b4b4b4b-4444-4444-8444-444444444444", SubjectUserID: subject, Status: "active",
 			ExpiresAt: time.Now().Add(time.Hour),
 			Scope: scope.Scope{Resources: []string{"tasks", "notes", "memories"}, ExcludedResources: []string{"memories"},
 				IncludePersonal: true, MaxRowsPerQuery: 3}}}
