@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
@@ -40,6 +41,9 @@ type Server struct {
 	Guard Guard
 	Store store.Store // read only through its granted reads
 	Audit audit.Writer
+	// Embedder embeds search queries (a peer never sends vectors); nil is the
+	// built-in hashing embedder, the one the site's rows were embedded with.
+	Embedder embed.Embedder
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
 	Log    *slog.Logger
@@ -79,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	g.Handle("/capabilities", run(s, s.capabilities)).Methods(http.MethodGet)
 	g.Handle("/list/{resource}", run(s, s.list)).Methods(http.MethodPost)
 	g.Handle("/get/{resource}/{id}", run(s, s.get)).Methods(http.MethodPost)
+	g.Handle("/search/{resource}", run(s, s.search)).Methods(http.MethodPost)
 	g.NotFoundHandler = guarded(s, g)
 	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)
@@ -123,7 +128,7 @@ func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handl
 }
 
 // SupportedVerbs are what capabilities advertises.
-var SupportedVerbs = []string{"capabilities", "list", "get"}
+var SupportedVerbs = []string{"capabilities", "list", "get", "search"}
 
 func nonNil(s []string) []string {
 	if s == nil {
