@@ -243,12 +243,7 @@ func (s *sqlStore) hnswRanking(ctx context.Context, r resource, cond string, arg
 		set_config('hnsw.ef_search', $1, true)`, strconv.Itoa(min(max(hnswEfSearch, limit), 1000))); err != nil {
 		return nil, err
 	}
-	names := strings.Split(r.cols, ", ")
-	qs := `WITH nearest AS MATERIALIZED (
-			SELECT ` + qualified(r.cols) + `, t.embedding <=> ? AS distance FROM ` + r.table + ` t
-			WHERE t.embedding IS NOT NULL AND ` + cond + ` ORDER BY distance LIMIT ?)
-		SELECT ` + strings.Join(names, ", ") + `, 1 - distance FROM nearest ORDER BY distance, id`
-	rows, err := tx.QueryContext(ctx, s.d.rebind(qs), append(append([]any{s.d.vec(q)}, args...), limit)...)
+	rows, err := tx.QueryContext(ctx, s.d.rebind(hnswQuery(r, cond)), append(append([]any{s.d.vec(q)}, args...), limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +252,15 @@ func (s *sqlStore) hnswRanking(ctx context.Context, r resource, cond string, arg
 		return nil, err
 	}
 	return hits, tx.Commit()
+}
+
+// hnswQuery is the nearest rows of cond by cosine distance, ordered in SQL so the
+// HNSW index can serve it; parameters: the query vector, cond's, the limit.
+func hnswQuery(r resource, cond string) string {
+	return `WITH nearest AS MATERIALIZED (
+			SELECT ` + qualified(r.cols) + `, t.embedding <=> ? AS distance FROM ` + r.table + ` t
+			WHERE t.embedding IS NOT NULL AND ` + cond + ` ORDER BY distance LIMIT ?)
+		SELECT ` + r.cols + `, 1 - distance FROM nearest ORDER BY distance, id`
 }
 
 // ranked runs a ranking query whose last column is the score.
