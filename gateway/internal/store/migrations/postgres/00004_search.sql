@@ -21,7 +21,8 @@ DO $$
 BEGIN
 	IF (SELECT udt_name FROM information_schema.columns WHERE table_schema = current_schema()
 			AND table_name = 'memories' AND column_name = 'embedding') = 'vector' THEN
-		CREATE INDEX IF NOT EXISTS memories_embedding_hnsw ON memories USING hnsw (embedding vector_cosine_ops);
+		CREATE INDEX IF NOT EXISTS memories_embedding_hnsw ON memories USING hnsw (embedding vector_cosine_ops)
+			WITH (m = 16, ef_construction = 128);
 	END IF;
 END
 $$;
