@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
@@ -376,8 +377,10 @@ func TestHybridIsReciprocalRankFusion(t *testing.T) {
 }
 
 // TestHNSWFindsRowsUnderASelectiveScope forces the HNSW index (no sequential or bitmap
-// scans in this database) where the subject's rows are a few among thousands: without
-// iterative scans the index's first ef_search candidates hold none of them.
+// scans in this database) where the subject's rows are a few among thousands, far from
+// the query: a plain index scan's first ef_search candidates hold none of them, and
+// even the iterative scan may not reach every one; the exact scan that follows a short
+// answer must bring all of them.
 func TestHNSWFindsRowsUnderASelectiveScope(t *testing.T) {
 	needPostgres(t)
 	ctx := context.Background()
@@ -446,5 +449,29 @@ func TestTierMigrationCarriesSearch(t *testing.T) {
 	hits, err = dst.Search(ctx, Viewer{f.alice}, api.ResourceMemories, vector("vectors travel with their rows", 5))
 	if err != nil || len(hits) != 1 || hits[0].Score < 0.999 {
 		t.Fatalf("vector search on the migrated store: %+v %v", hits, err)
+	}
+}
+
+// TestSearchMigrationsRunTwice re-runs search's migration over indexed rows, as a
+// store whose version table lost the row would: nothing fails and nothing is indexed
+// twice.
+func TestSearchMigrationsRunTwice(t *testing.T) {
+	for _, e := range searchEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := e.open(t).(*sqlStore)
+			f := seedFixture(t, s)
+			must(t, s.PutTask(ctx, titled(f.alice, nil, 1, "idempotent migration")))
+			version, dialect, dir := 4, goose.DialectPostgres, "migrations/postgres"
+			if s.d.engine == "sqlite" {
+				version, dialect, dir = 2, goose.DialectSQLite3, "migrations/sqlite"
+			}
+			must(t, s.exec(ctx, `DELETE FROM goose_db_version WHERE version_id = ?`, version))
+			must(t, s.migrate(ctx, dialect, dir))
+			hits, err := s.Search(ctx, Viewer{f.alice}, api.ResourceTasks, text("idempotent", 10))
+			if err != nil || len(hits) != 1 {
+				t.Fatalf("after a second run: %v %v", hitIDs(hits), err)
+			}
+		})
 	}
 }
