@@ -30,6 +30,14 @@ const (
 	CodeNotATeamMember      = "not_a_team_member"
 	CodeUnknownPeer         = "unknown_peer"
 	CodePeerUnavailable     = "peer_unavailable"
+	CodeInvalidResource     = "invalid_resource"
+
+	// Search, on both sides (SearchRequest.Validate, SearchModeFor).
+	CodeEmptyQuery       = "empty_query"
+	CodeQueryTooLong     = "query_too_long"
+	CodeInvalidQuery     = "invalid_query"
+	CodeInvalidMode      = "invalid_mode"
+	CodeModeNotSupported = "mode_not_supported"
 
 	// The auth guard: 401, the certificate does not authenticate.
 	CodeClientCertificateRequired = "client_certificate_required"

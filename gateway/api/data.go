@@ -33,6 +33,7 @@ type Task struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Source      string     `json:"_source"`
+	Score       *float64   `json:"_score,omitempty"` // search answers only
 }
 
 // Note is a titled text.
@@ -45,6 +46,7 @@ type Note struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Source      string    `json:"_source"`
+	Score       *float64  `json:"_score,omitempty"` // search answers only
 }
 
 // Memory is a remembered fact; its embedding stays in the store.
@@ -55,6 +57,7 @@ type Memory struct {
 	Content     string    `json:"content"`
 	CreatedAt   time.Time `json:"created_at"`
 	Source      string    `json:"_source"`
+	Score       *float64  `json:"_score,omitempty"` // search answers only
 }
 
 func (Task) isItem()   {}
@@ -124,6 +127,22 @@ func WithSource(it Item, source string) Item {
 		return v
 	case Memory:
 		v.Source = source
+		return v
+	}
+	return it
+}
+
+// WithScore returns an item with its _score set (a search answer's items).
+func WithScore(it Item, score float64) Item {
+	switch v := it.(type) {
+	case Task:
+		v.Score = &score
+		return v
+	case Note:
+		v.Score = &score
+		return v
+	case Memory:
+		v.Score = &score
 		return v
 	}
 	return it

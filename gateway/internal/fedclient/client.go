@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -26,6 +27,15 @@ type Peer interface {
 	Name() string
 	List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error)
 	Get(ctx context.Context, resource, id string) (map[string]any, error)
+	// Search asks the peer to rank its rows for a query; the peer embeds the query
+	// itself.
+	Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error)
+}
+
+// SearchResult is a peer's ranking, best first, items as the peer sent them (each
+// with a numeric _score of the peer's own).
+type SearchResult struct {
+	Items []map[string]any
 }
 
 // ListResult is a peer's page, items as the peer sent them.
@@ -82,6 +92,23 @@ func (c *Client) Get(ctx context.Context, resource, id string) (map[string]any, 
 		return nil, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
 	}
 	return out.Item, nil
+}
+
+// Search calls POST /search/{resource} at the peer.
+func (c *Client) Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error) {
+	var out struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := c.call(ctx, "/search/"+resource, req, &out); err != nil {
+		return SearchResult{}, err
+	}
+	for _, it := range out.Items {
+		// Untrusted input: every item an object with a finite numeric score.
+		if score, ok := it["_score"].(float64); it == nil || !ok || math.IsNaN(score) || math.IsInf(score, 0) {
+			return SearchResult{}, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
+		}
+	}
+	return SearchResult{Items: out.Items}, nil
 }
 
 func (c *Client) call(ctx context.Context, path string, body, out any) error {

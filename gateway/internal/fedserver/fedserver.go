@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
@@ -45,6 +46,9 @@ type Server struct {
 	// Flood aggregates the refusals floods repeat (nil: every refusal is its own row).
 	Flood  *audit.Flood
 	Limits *Limits // nil: no limits (tests)
+	// Embedder embeds search queries (a peer never sends vectors); nil is the
+	// built-in hashing embedder, the one the site's rows were embedded with.
+	Embedder embed.Embedder
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
 	Tracer trace.Tracer // nil: no spans (the trace context still passes through)
@@ -86,6 +90,7 @@ func (s *Server) Handler() http.Handler {
 	g.Handle("/capabilities", run(s, "capabilities", s.capabilities)).Methods(http.MethodGet)
 	g.Handle("/list/{resource}", run(s, "list", s.list)).Methods(http.MethodPost)
 	g.Handle("/get/{resource}/{id}", run(s, "get", s.get)).Methods(http.MethodPost)
+	g.Handle("/search/{resource}", run(s, "search", s.search)).Methods(http.MethodPost)
 	g.NotFoundHandler = guarded(s, g)
 	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)
@@ -134,7 +139,7 @@ func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handl
 }
 
 // SupportedVerbs are what capabilities advertises.
-var SupportedVerbs = []string{"capabilities", "list", "get"}
+var SupportedVerbs = []string{"capabilities", "list", "get", "search"}
 
 func nonNil(s []string) []string {
 	if s == nil {

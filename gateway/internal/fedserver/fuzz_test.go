@@ -55,6 +55,10 @@ func FuzzFederationHandler(f *testing.F) {
 		{"POST", Prefix + "/list/tasks", "", `{"limit": 1e999}`},
 		{"POST", Prefix + "/list/tasks", "", `{"limit": 1, "limit": 2}`},
 		{"PATCH", "/", "", ``},
+		{"POST", Prefix + "/search/tasks", "", `{"query": "NEAR( \"t* AND -x OR title:t", "mode": "text", "limit": 2}`},
+		{"POST", Prefix + "/search/tasks", "", `{"query": "t", "mode": "vector"}`},
+		{"POST", Prefix + "/search/notes", "", `{"query": "\u00e9!!", "mode": "text"}`},
+		{"POST", Prefix + "/search/memories", "", `{"query": "m", "mode": "hybrid"}`},
 	}
 	for _, sd := range seeds {
 		f.Add(sd.method, sd.path, sd.ctype, []byte(sd.body))

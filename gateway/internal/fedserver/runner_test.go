@@ -44,6 +44,7 @@ func (g fakeGuard) Check(context.Context, *tls.ConnectionState) (guard.Caller, e
 type fakeStore struct {
 	store.Store // any other method panics: the verbs must not call it
 	rows        []scope.Rows
+	searches    []store.SearchOptions
 	err         error
 }
 

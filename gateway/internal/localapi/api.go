@@ -63,6 +63,7 @@ func (a *API) Register(r *mux.Router) {
 	v1.HandleFunc("/"+res, a.list).Methods(http.MethodGet)
 	v1.HandleFunc("/"+res, a.create).Methods(http.MethodPost)
 	v1.HandleFunc("/"+res+"/{id}", a.get).Methods(http.MethodGet)
+	v1.HandleFunc("/search", a.search).Methods(http.MethodGet)
 	v1.NotFoundHandler = httpx.Miss(a.cfg.Log, v1)
 	v1.MethodNotAllowedHandler = v1.NotFoundHandler
 }
@@ -138,7 +139,11 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 		if single { // a cursor belongs to one source
 			req.Cursor = opts.Cursor
 		}
-		for _, res := range a.fanOut(r.Context(), peers, resource, req) {
+		list := func(ctx context.Context, p fedclient.Peer) ([]map[string]any, string, error) {
+			res, err := p.List(ctx, resource, req)
+			return res.Items, res.NextCursor, err
+		}
+		for _, res := range a.fanOut(r.Context(), peers, "list", resource, list) {
 			resp.Sources = append(resp.Sources, res.status)
 			if res.status.Status != "ok" {
 				resp.Partial = true
@@ -188,9 +193,14 @@ type peerResult struct {
 	next   string
 }
 
-// fanOut asks every peer in parallel, each within PeerDeadline. A failure becomes
-// that peer's status (its reason code only, never its message) and nothing else.
-func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, resource string, req api.FedListRequest) []peerResult {
+// peerCall is one peer's part of a fan-out (a list or a search): its items as the
+// peer sent them and, for a list, its cursor.
+type peerCall func(ctx context.Context, p fedclient.Peer) (items []map[string]any, next string, err error)
+
+// fanOut makes one call to every peer in parallel, each within PeerDeadline, and tags
+// each item with its source. A failure becomes that peer's status (its reason code
+// only, never its message) and nothing else.
+func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource string, call peerCall) []peerResult {
 	out := make([]peerResult, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
@@ -203,23 +213,23 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, resource strin
 				// past the transport's checks makes that source an error.
 				if r := recover(); r != nil {
 					out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: api.CodeInvalidResponse}}
-					a.cfg.Log.Error("peer answer could not be handled", "peer", p.Name(), "resource", resource)
+					a.cfg.Log.Error("peer answer could not be handled", "peer", p.Name(), "verb", verb, "resource", resource)
 				}
 			}()
 			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
 			defer cancel()
-			res, err := p.List(pctx, resource, req)
+			got, next, err := call(pctx, p)
 			if err != nil {
 				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: fedclient.Code(err)}}
-				a.cfg.Log.Warn("peer list failed", "peer", p.Name(), "resource", resource, "code", fedclient.Code(err))
+				a.cfg.Log.Warn("peer call failed", "peer", p.Name(), "verb", verb, "resource", resource, "code", fedclient.Code(err))
 				return
 			}
-			items := make([]any, len(res.Items))
-			for j, it := range res.Items {
+			items := make([]any, len(got))
+			for j, it := range got {
 				it["_source"] = name
 				items[j] = it
 			}
-			out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "ok"}, items: items, next: res.NextCursor}
+			out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "ok"}, items: items, next: next}
 		}()
 	}
 	wg.Wait()
@@ -233,13 +243,10 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 		}
 		return ""
 	}
-	o := store.ListOptions{Limit: DefaultLimit, Cursor: get("cursor")}
-	if s := get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return o, errs.New(errs.Invalid, api.CodeInvalidLimit, "limit must be a whole number from 1 to %d", MaxLimit)
-		}
-		o.Limit = min(n, MaxLimit)
+	o := store.ListOptions{Cursor: get("cursor")}
+	var err error
+	if o.Limit, err = limitParam(get("limit")); err != nil {
+		return o, err
 	}
 	o.Filter.Status, o.Filter.TeamID = get("status"), get("team_id")
 	if s := get("updated_since"); s != "" {
@@ -253,6 +260,18 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 		return o, errs.New(errs.Invalid, api.CodeInvalidCursor, "cursor must be at most %d bytes", api.MaxCursor)
 	}
 	return o, o.Filter.Validate()
+}
+
+// limitParam reads a limit parameter: DefaultLimit when absent, at most MaxLimit.
+func limitParam(s string) (int, error) {
+	if s == "" {
+		return DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, errs.New(errs.Invalid, api.CodeInvalidLimit, "limit must be a whole number from 1 to %d", MaxLimit)
+	}
+	return min(n, MaxLimit), nil
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {

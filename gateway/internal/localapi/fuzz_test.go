@@ -80,6 +80,9 @@ func FuzzLocalAPI(f *testing.F) {
 		{"POST", "/api/v1/memories", `{"content": "` + strings.Repeat("x", 70000) + `"}`, true},
 		{"POST", "/api/v1/tasks", `[]`, true},
 		{"DELETE", "/api/v1/tasks", ``, false},
+		{"GET", "/api/v1/search?q=%22NEAR(+a*+AND&resource=tasks&limit=3", "", true},
+		{"GET", "/api/v1/search?q=x&resource=memories&mode=vector&source=all", "", true},
+		{"GET", "/api/v1/search?q=%00&resource=notes", "", true},
 	} {
 		f.Add(sd.method, sd.target, []byte(sd.body), sd.auth)
 	}

@@ -67,3 +67,10 @@ func (a audited) call(ctx context.Context, verb, resource string) (context.Conte
 		a.log.Enqueue(e)
 	}
 }
+
+func (a audited) Search(ctx context.Context, resource string, req api.SearchRequest) (fedclient.SearchResult, error) {
+	ctx, done := a.call(ctx, "search", resource)
+	res, err := a.Peer.Search(ctx, resource, req)
+	done(len(res.Items), err)
+	return res, err
+}

@@ -133,7 +133,7 @@ func seedFixture(t *testing.T, s Store) fixture {
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,24 @@ func (s *sqlStore) preparePostgres(ctx context.Context, requireVector bool) erro
 		return fmt.Errorf("storage: inspect memories.embedding: %w", err)
 	}
 	s.d.vector = udt == "vector"
+	if s.d.vector {
+		var version string
+		if err := s.db.QueryRowContext(ctx, `SELECT extversion FROM pg_extension WHERE extname = 'vector'`).Scan(&version); err != nil {
+			return fmt.Errorf("storage: read the pgvector version: %w", err)
+		}
+		s.d.iterative = IterativeScans(version)
+	}
 	return nil
+}
+
+// IterativeScans reports whether a pgvector version (extversion, "0.8.0") has
+// iterative index scans, which came in 0.8.0.
+func IterativeScans(version string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 0 || minor >= 8
 }
 
 // migrate applies the embedded migrations; on PostgreSQL a session lock keeps two

@@ -24,6 +24,9 @@ type sqlStore struct {
 type dialect struct {
 	engine string // sqlite | postgres
 	vector bool   // postgres: the embedding column is vector(256), not real[]
+	// iterative: pgvector ≥ 0.8, whose HNSW scans can go on past ef_search until
+	// enough rows pass a filter (hnsw.iterative_scan).
+	iterative bool
 }
 
 // sqliteTime is the fixed-width UTC layout SQLite stores, so text order is time order.

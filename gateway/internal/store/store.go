@@ -99,6 +99,11 @@ type Store interface {
 	// cannot forget its scope.
 	ListGranted(ctx context.Context, rows scope.Rows, opts ListOptions) (Page, error)
 	GetGranted(ctx context.Context, rows scope.Rows, id string) (api.Item, error)
+	// Search ranks the rows native RBAC lets the viewer see; SearchGranted ranks only a
+	// grant's effective rows, the condition inside the ranking query itself, so a row
+	// outside them is never a candidate. Best first, at most Limit hits.
+	Search(ctx context.Context, v Viewer, resource string, o SearchOptions) ([]Hit, error)
+	SearchGranted(ctx context.Context, rows scope.Rows, o SearchOptions) ([]Hit, error)
 	// Count counts the rows of one native table (for doctor, seeds and migration).
 	Count(ctx context.Context, table string) (int64, error)
 }
