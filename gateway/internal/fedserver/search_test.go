@@ -98,7 +98,7 @@ func TestSearchAnswersTheEffectiveRowsScored(t *testing.T) {
 	if o := st.searches[0]; o.Query != "vpn keys" || o.Mode != api.ModeHybrid || o.Limit != 3 || !slices.Equal(o.Embedding, embed.HashVector("vpn keys")) {
 		t.Errorf("the store was asked %+v, want the query embedded by this site", o)
 	}
-	if len(au.entries) != 1 || au.entries[0].Detail != "rows 3" || au.entries[0].Action != "POST /api/federation/v1/search/{resource}" {
+	if len(au.entries) != 1 || au.entries[0].Rows != 3 || au.entries[0].Action != "POST /api/federation/v1/search/{resource}" {
 		t.Errorf("audit rows %+v", au.entries)
 	}
 

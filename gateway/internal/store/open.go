@@ -127,7 +127,10 @@ func (s *sqlStore) migrate(ctx context.Context, dialect goose.Dialect, dir strin
 	if err != nil {
 		return err
 	}
-	var opts []goose.ProviderOption
+	// Out of order: a database migrated by a build whose migrations landed in another
+	// order (00005 before 00004, say) takes the missing one instead of refusing to
+	// start; every migration stands alone.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if dialect == goose.DialectPostgres {
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
