@@ -8,6 +8,7 @@
 #   mosaic/postgres:15-H    PostgreSQL 15 from Debian's packages (no pgvector: SPEC M1-4)
 #   mosaic/pgvector:pg15-H  the same plus pgvector, built from Debian's source package
 #   mosaic/valkey:8-H       valkey-server from bookworm-backports
+#   mosaic/toxiproxy:H      the link proxy (server + CLI) from tools/toxiproxy, on scratch
 #
 # The Debian roots are made with mmdebstrap (installed from Debian's packages when
 # missing) and `docker import`ed; a small Dockerfile layer on top adds the entrypoint.
@@ -20,7 +21,7 @@
 # H covers the image's Dockerfile, scripts and binaries, and the Debian package versions
 # the private lists name (pinned at build time). MOSAIC_IMAGES_REFRESH=1 refreshes those
 # lists first, so newer Debian packages give new tags.
-set -euo pipefail
+set -Eeuo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/deploy/images
@@ -28,7 +29,7 @@ cache=$root/.cache/images
 docker=${DOCKER:-docker}
 go=${GO:-go}
 suite=bookworm # the images' Debian suite: PostgreSQL 15
-mkdir -p "$cache"/{rootfs,debs,src,ctx,logs,pgvector}
+mkdir -p "$cache"/{rootfs,debs,src,ctx,logs,pgvector,gobin}
 
 now_ms() { date +%s%3N; }
 since() { local ms=$(($(now_ms) - $1)); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
@@ -47,6 +48,7 @@ run() {
 		die "$1 failed (whole log: $log)"
 	}
 }
+trap 'die "line $LINENO: $BASH_COMMAND failed"' ERR
 hash_files() { cat "$@" | sha256sum | cut -c1-12; }
 hash_text() { printf '%s' "$1" | sha256sum | cut -c1-12; }
 have_image() { "$docker" image inspect "$1" >/dev/null 2>&1; }
@@ -81,7 +83,7 @@ machine_uri() {
 			[ -f "$f" ] || continue
 			sed -E 's/\[[^]]*\][[:space:]]*//' "$f" | awk '$1 == "deb" { print $2, $3 }'
 		done
-	} | awk -v want="$want" '{ for (i = 2; i <= NF; i++) if ($i == want) { print $1; exit } }'
+	} | awk -v want="$want" '!found { for (i = 2; i <= NF; i++) if ($i == want) { print $1; found = 1 } }'
 }
 
 # apt_opts DIR: a private apt state (lists, sources, preferences, cache) in DIR.
@@ -94,7 +96,7 @@ apt_opts() {
 # refresh is asked for.
 apt_update() {
 	local dir=$1 sum
-	sum=$(cat "$dir"/sources.list.d/* "$dir"/preferences.d/* 2>/dev/null | sha256sum | cut -c1-16)
+	sum=$({ cat "$dir"/sources.list.d/* "$dir"/preferences.d/* 2>/dev/null || true; } | sha256sum | cut -c1-16)
 	if [ -n "${MOSAIC_IMAGES_REFRESH:-}" ] || [ ! -f "$dir/lists/.stamp" ] || [ "$(cat "$dir/lists/.stamp")" != "$sum" ]; then
 		say "refreshing private apt lists in ${dir#"$root"/} (the machine's own lists stay untouched)"
 		# shellcheck disable=SC2046
@@ -136,13 +138,25 @@ apt_update "$img_apt"
 # candidate PKG: the version apt would install from the images' suites.
 candidate() {
 	# shellcheck disable=SC2046
-	apt-cache $(apt_opts "$img_apt") policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; exit }'
+	apt-cache $(apt_opts "$img_apt") policy "$1" 2>/dev/null | awk '/Candidate:/ && !v { v = $2 } END { if (v != "(none)") print v }'
 }
 # source_version PKG: the newest version of a source package in the private lists.
 source_version() {
 	# shellcheck disable=SC2046
 	apt-cache $(apt_opts "$img_apt") showsrc "$1" 2>/dev/null | awk '/^Version:/ { print $2 }' | sort -V | tail -n1
 }
+
+# The versions the images pin, resolved once per refresh of the private lists.
+versions=$img_apt/lists/.versions
+if [ ! -f "$versions" ] || [ "$versions" -ot "$img_apt/lists/.stamp" ]; then
+	{
+		echo "pg_version=$(candidate postgresql-15)"
+		echo "pgvector_version=$(source_version pgvector)"
+		echo "valkey_version=$(candidate valkey-server)"
+	} >"$versions"
+fi
+# shellcheck disable=SC1090
+. "$versions"
 
 # ensure_mmdebstrap: install Debian's mmdebstrap when missing, from this machine's own
 # sources through a private state (as tools/deps.sh installs its packages).
@@ -215,9 +229,10 @@ build_image() {
 }
 
 static_binary() { # PATH: fail unless PATH is a statically linked executable
-	if command -v file >/dev/null; then
-		file -L "$1" | grep -q 'statically linked' || die "$1 is not statically linked: $(file -L "$1")"
-	fi
+	command -v file >/dev/null || return 0
+	local what
+	what=$(file -L "$1")
+	case "$what" in *"statically linked"*) ;; *) die "$1 is not statically linked: $what" ;; esac
 }
 
 scratch_context() { # DIR PASSWD-DIR: the parts of a scratch image's context besides its binaries
@@ -234,8 +249,11 @@ scratch_context() { # DIR PASSWD-DIR: the parts of a scratch image's context bes
 # ---------------------------------------------------------------- gateway
 ctx=$cache/ctx/gateway
 scratch_context "$ctx" "$here/gateway"
-(cd "$root" && run "$cache/logs/gateway-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/gateway" ./gateway)
-static_binary "$ctx/gateway"
+# Binaries go to .cache/images/gobin first: go build skips the link when they are current.
+gobin=$cache/gobin
+(cd "$root" && run "$cache/logs/gateway-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false -ldflags='-s -w' -o "$gobin/gateway" ./gateway)
+static_binary "$gobin/gateway"
+cp "$gobin/gateway" "$ctx/"
 gateway_tag=mosaic/gateway:$(hash_files "$here/gateway/Dockerfile.local" "$ctx/passwd" "$ctx/group" "$ctx/ca-certificates.crt" "$ctx/gateway")
 build_image gateway "$gateway_tag" "$here/gateway/Dockerfile.local" "$ctx"
 
@@ -243,17 +261,35 @@ build_image gateway "$gateway_tag" "$here/gateway/Dockerfile.local" "$ctx"
 ctx=$cache/ctx/step-ca
 scratch_context "$ctx" "$here/step-ca"
 # Without -trimpath, so `make deps`'s compiled packages are reused: only the link is new.
-(cd "$root/tools/step" && run "$cache/logs/step-go.log" env CGO_ENABLED=0 "$go" build -buildvcs=false -ldflags='-s -w' -o "$ctx/" \
-	github.com/smallstep/certificates/cmd/step-ca github.com/smallstep/cli/cmd/step)
-static_binary "$ctx/step-ca"
-static_binary "$ctx/step"
+step_build() { # MODULE PACKAGE
+	local v
+	v=$("$go" list -m -f '{{.Version}}' "$1")
+	run "$cache/logs/step-go.log" env CGO_ENABLED=0 "$go" build -buildvcs=false -ldflags="-s -w -X main.Version=${v#v}" -o "$gobin/" "$2"
+}
+(cd "$root/tools/step" && step_build github.com/smallstep/certificates github.com/smallstep/certificates/cmd/step-ca &&
+	step_build github.com/smallstep/cli github.com/smallstep/cli/cmd/step)
+static_binary "$gobin/step-ca"
+static_binary "$gobin/step"
+cp "$gobin/step-ca" "$gobin/step" "$ctx/"
 step_tag=mosaic/step-ca:$(hash_files "$here/step-ca/Dockerfile.local" "$ctx/passwd" "$ctx/group" "$ctx/ca-certificates.crt" "$ctx/step-ca" "$ctx/step")
 build_image step-ca "$step_tag" "$here/step-ca/Dockerfile.local" "$ctx"
 
+# ---------------------------------------------------------------- Toxiproxy
+ctx=$cache/ctx/toxiproxy
+scratch_context "$ctx" "$here/toxiproxy"
+tp_version=$(cd "$root/tools/toxiproxy" && "$go" list -m -f '{{.Version}}' github.com/Shopify/toxiproxy/v2)
+(cd "$root/tools/toxiproxy" && run "$cache/logs/toxiproxy-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false \
+	-ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=$tp_version" -o "$gobin/toxiproxy" github.com/Shopify/toxiproxy/v2/cmd/server &&
+	run "$cache/logs/toxiproxy-cli-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o "$gobin/toxiproxy-cli" github.com/Shopify/toxiproxy/v2/cmd/cli)
+static_binary "$gobin/toxiproxy"
+static_binary "$gobin/toxiproxy-cli"
+cp "$gobin/toxiproxy" "$gobin/toxiproxy-cli" "$ctx/"
+toxiproxy_tag=mosaic/toxiproxy:$(hash_files "$here/toxiproxy/Dockerfile.local" "$ctx/passwd" "$ctx/group" "$ctx/ca-certificates.crt" "$ctx/toxiproxy" "$ctx/toxiproxy-cli")
+build_image toxiproxy "$toxiproxy_tag" "$here/toxiproxy/Dockerfile.local" "$ctx"
+
 # ---------------------------------------------------------------- PostgreSQL 15 (+ pgvector)
-pg_version=$(candidate postgresql-15)
 [ -n "$pg_version" ] || die "postgresql-15 not found in the private lists (${sources#"$root"/})"
-pgvector_version=$(source_version pgvector)
 [ -n "$pgvector_version" ] || die "no pgvector source package in the private lists: is a deb-src entry for trixie reachable?"
 
 # recipe_postgres TARBALL PG-VERSION: postgresql-15 with pgvector compiled and staged in
@@ -303,7 +339,6 @@ pgvector_tag=mosaic/pgvector:pg15-$(hash_text "$postgres_tag $(cat "$here/postgr
 build_image pgvector "$pgvector_tag" "$here/postgres/pgvector.Dockerfile" "$pgvector_stage" --build-arg BASE="$postgres_tag"
 
 # ---------------------------------------------------------------- Valkey 8
-valkey_version=$(candidate valkey-server)
 [ -n "$valkey_version" ] || die "valkey-server not found in the private lists (bookworm-backports)"
 
 recipe_valkey() { # TARBALL VALKEY-VERSION
@@ -335,6 +370,7 @@ cat >"$cache/images.env.new" <<-ENV
 	MOSAIC_POSTGRES_IMAGE=$pgvector_tag
 	MOSAIC_POSTGRES_NO_VECTOR_IMAGE=$postgres_tag
 	MOSAIC_VALKEY_IMAGE=$valkey_tag
+	MOSAIC_TOXIPROXY_IMAGE=$toxiproxy_tag
 ENV
 mv "$cache/images.env.new" "$cache/images.env"
 say "tags in ${cache#"$root"/}/images.env; done in $(since "$start")"
