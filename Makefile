@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit acceptance build clean images compose
+.PHONY: all deps up test lint unit acceptance build clean images images-smoke compose
 all: test
 
 deps:
@@ -48,6 +48,10 @@ build:
 ## built once each, tagged by a hash of their inputs, tags in .cache/images/images.env
 images:
 	@bash deploy/images/build.sh
+
+## images-smoke: run the local images as the official ones are used and check their contract
+images-smoke:
+	@bash deploy/images/smoke.sh
 
 ## compose: Compose v2 from tools/compose into .cache/bin/docker-compose, built only when
 ## missing or its pin changed (run it directly, or as the docker CLI plugin of that name)

@@ -203,6 +203,8 @@ root_image() {
 		"$recipe" "$tar.partial" "$@"
 		mv "$tar.partial" "$tar"
 		say "$name: root $(du -h "$tar" | cut -f1) in $(since "$t")"
+		# Keep this root and the one before it (another worktree may still build that one).
+		ls -t "$cache/rootfs/$name-"*.tar | tail -n +3 | while read -r old; do rm -f "$old" "${old%.tar}.tar.packages"; done
 	fi
 	run "$cache/logs/$name-import.log" "$docker" import \
 		--change "LABEL mosaic.image=$name-root" --change "LABEL mosaic.inputs=$h" "$tar" "$root_tag"
