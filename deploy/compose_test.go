@@ -532,6 +532,39 @@ func TestComposeEnrollmentMatchesSeeds(t *testing.T) {
 	}
 }
 
+// Containers of our images run unprivileged; the few that run as root (to write into
+// volumes other users own) keep only the capabilities that takes.
+func TestComposePrivileges(t *testing.T) {
+	p := load(t, nil)
+	allowed := []string{"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+	for name, s := range p.Services {
+		_, role, _ := strings.Cut(name, "-")
+		if role == "postgres" || role == "valkey" {
+			continue // their entrypoints drop to their own users, as the official images do
+		}
+		if !slices.Contains(s.CapDrop, "ALL") {
+			t.Errorf("%s: cap_drop %v, want ALL", name, s.CapDrop)
+		}
+		for _, c := range s.CapAdd {
+			if !slices.Contains(allowed, c) {
+				t.Errorf("%s adds capability %s", name, c)
+			}
+		}
+		if len(s.CapAdd) > 0 && s.User != "0:0" {
+			t.Errorf("%s adds capabilities %v but runs as %q", name, s.CapAdd, s.User)
+		}
+		if !s.ReadOnly {
+			t.Errorf("%s: root filesystem not read-only", name)
+		}
+		if !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
+			t.Errorf("%s: no no-new-privileges", name)
+		}
+		if s.User == "0:0" && !isOneShot(name) {
+			t.Errorf("%s runs as root and is not a one-shot", name)
+		}
+	}
+}
+
 // Every file the compose file bind-mounts is in the repository.
 func TestComposeBindMountsExist(t *testing.T) {
 	p := load(t, nil)

@@ -45,6 +45,9 @@ run() {
 	shift
 	"$@" >"$log" 2>&1 || {
 		tail -n 40 "$log" >&2
+		if grep -q "Version '.*' for '.*' was not found" "$log"; then
+			die "$1 failed: the mirror has moved past the versions the private lists name; run MOSAIC_IMAGES_REFRESH=1 make images (whole log: $log)"
+		fi
 		die "$1 failed (whole log: $log)"
 	}
 }
