@@ -6,7 +6,12 @@
 #              container with the password, a wrong one refused, postgres running as `postgres`
 #   postgres   the same server without pgvector: CREATE EXTENSION vector is refused
 #   valkey     `valkey-server --save "" --appendonly no`, PING, protected mode off
-# Every container carries the label mosaic.test=images-smoke and is removed at the end.
+#   step-ca    a CA made by `step ca init` in a volume, served as uid 1000 on a read-only
+#              root without capabilities (as the compose file runs it), `step ca health`
+#   toxiproxy  the API answers `toxiproxy-cli list`
+#   gateway    the binary runs, as uid 65532
+# Every container and volume carries the label mosaic.test=images-smoke and is removed
+# at the end.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +32,8 @@ cleanup() {
 	local ids
 	ids=$("$docker" ps -aq --filter "label=$label")
 	[ -z "$ids" ] || "$docker" rm -f -v $ids >/dev/null
+	ids=$("$docker" volume ls -q --filter "label=$label")
+	[ -z "$ids" ] || "$docker" volume rm $ids >/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -108,6 +115,36 @@ check "$MOSAIC_VALKEY_IMAGE: PING" PONG "$pong"
 check "protected mode off, as the official image" no "$("$docker" exec "$vk" valkey-cli config get protected-mode | tail -n1)"
 check "persistence off from the command line" "" "$("$docker" exec "$vk" valkey-cli config get save | tail -n1)"
 check "valkey runs as the unprivileged user valkey" valkey "$("$docker" exec "$vk" stat -c %U /proc/1)"
+
+# ---------------------------------------------------------------- step-ca
+vol=$("$docker" volume create --label "$label" "mosaic-smoke-ca-$$")
+"$docker" run --rm --label "$label" -v "$vol:/home/step" --entrypoint sh "$MOSAIC_VALKEY_IMAGE" -c \
+	'mkdir -p /home/step/secrets && head -c 18 /dev/urandom | od -An -tx1 | tr -d " \n" >/home/step/secrets/password &&
+	 cp /home/step/secrets/password /home/step/secrets/provisioner && chown -R 1000:1000 /home/step && chmod -R go= /home/step/secrets'
+"$docker" run --rm --label "$label" -u 1000:1000 -v "$vol:/home/step" --entrypoint /usr/local/bin/step "$MOSAIC_STEP_CA_IMAGE" \
+	ca init --deployment-type standalone --name "Smoke CA" --dns localhost --address :9000 --provisioner federation \
+	--password-file /home/step/secrets/password --provisioner-password-file /home/step/secrets/provisioner >/dev/null 2>&1
+ca=$("$docker" run -d --label "$label" -u 1000:1000 --read-only --tmpfs /tmp --cap-drop ALL \
+	--security-opt no-new-privileges:true -v "$vol:/home/step" "$MOSAIC_STEP_CA_IMAGE")
+health=""
+for _ in $(seq 40); do
+	health=$("$docker" exec "$ca" /usr/local/bin/step ca health --ca-url https://localhost:9000 --root /home/step/certs/root_ca.crt 2>/dev/null || true)
+	[ "$health" = ok ] && break
+	sleep 0.25
+done
+check "$MOSAIC_STEP_CA_IMAGE: step-ca serves a CA from its volume as uid 1000 (step ca health)" ok "$health"
+
+# ---------------------------------------------------------------- toxiproxy, gateway
+tp=$("$docker" run -d --label "$label" --read-only --cap-drop ALL "$MOSAIC_TOXIPROXY_IMAGE")
+listed=no
+for _ in $(seq 40); do
+	"$docker" exec "$tp" /toxiproxy-cli list >/dev/null 2>&1 && listed=yes && break
+	sleep 0.25
+done
+check "$MOSAIC_TOXIPROXY_IMAGE: the API answers toxiproxy-cli list" yes "$listed"
+check "$MOSAIC_GATEWAY_IMAGE: the gateway runs" yes \
+	"$("$docker" run --rm --label "$label" --read-only --cap-drop ALL "$MOSAIC_GATEWAY_IMAGE" --help >/dev/null 2>&1 && echo yes || echo no)"
+check "the gateway image runs as uid 65532" 65532:65532 "$("$docker" image inspect -f '{{.Config.User}}' "$MOSAIC_GATEWAY_IMAGE")"
 
 printf 'smoke: %s in %ss\n' "$([ "$fails" -eq 0 ] && echo "all checks passed" || echo "$fails check(s) failed")" "$(($(date +%s) - start))"
 [ "$fails" -eq 0 ]
