@@ -256,6 +256,15 @@ ctx=$cache/ctx/gateway
 scratch_context "$ctx" "$here/gateway"
 # Binaries go to .cache/images/gobin first: go build skips the link when they are current.
 gobin=$cache/gobin
+# first_build NAME BINARY...: say so when a binary is new (a cold Go cache takes minutes).
+first_build() {
+	local name=$1 b
+	shift
+	for b in "$@"; do
+		[ -x "$gobin/$b" ] || { say "$name: go build $* (CGO_ENABLED=0; minutes on a cold Go build cache)"; return 0; }
+	done
+}
+first_build gateway gateway
 (cd "$root" && run "$cache/logs/gateway-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false -ldflags='-s -w' -o "$gobin/gateway" ./gateway)
 static_binary "$gobin/gateway"
 cp "$gobin/gateway" "$ctx/"
@@ -271,6 +280,7 @@ step_build() { # MODULE PACKAGE
 	v=$("$go" list -m -f '{{.Version}}' "$1")
 	run "$cache/logs/step-go.log" env CGO_ENABLED=0 "$go" build -buildvcs=false -ldflags="-s -w -X main.Version=${v#v}" -o "$gobin/" "$2"
 }
+first_build step-ca step-ca step
 (cd "$root/tools/step" && step_build github.com/smallstep/certificates github.com/smallstep/certificates/cmd/step-ca &&
 	step_build github.com/smallstep/cli github.com/smallstep/cli/cmd/step)
 static_binary "$gobin/step-ca"
@@ -282,6 +292,7 @@ build_image step-ca "$step_tag" "$here/step-ca/Dockerfile.local" "$ctx"
 # ---------------------------------------------------------------- Toxiproxy
 ctx=$cache/ctx/toxiproxy
 scratch_context "$ctx" "$here/toxiproxy"
+first_build toxiproxy toxiproxy toxiproxy-cli
 tp_version=$(cd "$root/tools/toxiproxy" && "$go" list -m -f '{{.Version}}' github.com/Shopify/toxiproxy/v2)
 (cd "$root/tools/toxiproxy" && run "$cache/logs/toxiproxy-go.log" env CGO_ENABLED=0 "$go" build -trimpath -buildvcs=false \
 	-ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=$tp_version" -o "$gobin/toxiproxy" github.com/Shopify/toxiproxy/v2/cmd/server &&
