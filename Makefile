@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit acceptance build clean
+.PHONY: all deps up test lint unit acceptance build clean images images-smoke compose
 all: test
 
 deps:
@@ -43,6 +43,27 @@ acceptance: deps
 
 build:
 	$(GO) build -o $(BIN)/gateway ./gateway
+
+## images: the container images for an engine without a registry (deploy/images/build.sh):
+## built once each, tagged by a hash of their inputs, tags in .cache/images/images.env
+images:
+	@bash deploy/images/build.sh
+
+## images-smoke: run the local images as the official ones are used and check their contract
+images-smoke:
+	@bash deploy/images/smoke.sh
+
+## compose: Compose v2 from tools/compose into .cache/bin/docker-compose, built only when
+## missing or its pin changed (run it directly, or as the docker CLI plugin of that name)
+COMPOSE := $(BIN)/docker-compose
+compose:
+	@want=$$(cat tools/compose/go.mod tools/compose/go.sum | sha256sum | cut -c1-16); \
+	if [ ! -x $(COMPOSE) ] || [ "$$(cat $(BIN)/.compose.stamp 2>/dev/null)" != "$$want" ]; then \
+		echo "compose: building Compose v2 from tools/compose (first time: several minutes)"; \
+		cd tools/compose && v=$$($(GO) list -m -f '{{.Version}}' github.com/docker/compose/v2) && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$$v" \
+			-o $(COMPOSE) github.com/docker/compose/v2/cmd && echo "$$want" >$(BIN)/.compose.stamp; \
+	fi
 
 clean:
 	rm -rf $(REPORTS) $(BIN)/gateway
