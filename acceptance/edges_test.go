@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -115,6 +116,40 @@ var _ = Describe("Bad input at the edges", Label("security"), func() {
 		Expect(resp.StatusCode).To(Equal(http.StatusMethodNotAllowed))
 		Expect(resp.Header.Get("Allow")).To(Equal(http.MethodPost))
 	})
+})
+
+var _ = Describe("Floods against the federation listener", func() {
+	It("[EDGE-6] holds an over-limit address's refusals until it may send again, so a flood runs at its allowed rate", func(ctx SpecContext) {
+		fed, _, _ := ownGateway(map[string]any{"federation": map[string]any{"rate_limit": map[string]any{
+			"per_grant": "20/s", "burst": 40, "per_address": "10/s"}}}) // refusal_hold: the default 1s
+		work := site("work")
+		flooder := from(mtlsClient(work, nil), fmt.Sprintf("127.2.%d.%d", randomBytes(1)[0], 1+randomBytes(1)[0]%250))
+
+		By("sending as fast as one connection can for two seconds, never waiting for Retry-After")
+		answered, limited := 0, 0
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+			resp, err := send(http.MethodGet, fed+"/api/federation/v1/capabilities", via(flooder))
+			Expect(err).NotTo(HaveOccurred())
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answered++
+			if resp.StatusCode == http.StatusTooManyRequests {
+				limited++
+				Expect(resp.Header.Get("Retry-After")).NotTo(BeEmpty())
+			}
+		}
+		// Allowed (401s): a burst of 10 and 10/s for 2 s; refused (429s): each held
+		// until the next would be allowed, about 100 ms, so about 20. Unheld, one
+		// connection gets hundreds of answers a second.
+		Expect(answered).To(BeNumerically("<=", 60), "refusals are held until the address may send again")
+		Expect(limited).To(BeNumerically(">", 0))
+
+		By("another address is answered at once meanwhile")
+		other := from(mtlsClient(work, nil), fmt.Sprintf("127.3.%d.%d", randomBytes(1)[0], 1+randomBytes(1)[0]%250))
+		start := time.Now()
+		Expect(call(http.MethodGet, fed+"/api/federation/v1/ca/root", nil, via(other))).To(Equal(http.StatusOK))
+		Expect(time.Since(start)).To(BeNumerically("<", time.Second))
+	}, SpecTimeout(2*Timeouts.Boot))
 })
 
 // quote is s as a JSON string.

@@ -217,7 +217,7 @@ func limitsOf(c config.RateLimit, l *ratelimit.Limiter) (*fedserver.Limits, erro
 		return nil, err
 	}
 	return &fedserver.Limits{Limiter: l, PerGrant: ratelimit.Limit{Rate: perGrant, Burst: c.Burst},
-		PerAddress: ratelimit.Limit{Rate: perAddress, Burst: perAddress.Count}}, nil
+		PerAddress: ratelimit.Limit{Rate: perAddress, Burst: perAddress.Count}, Hold: c.Hold()}, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the

@@ -61,6 +61,20 @@ type RateLimit struct {
 	PerGrant   string `json:"per_grant"` // default "20/s"
 	Burst      int    `json:"burst"`     // default 40
 	PerAddress string `json:"per_address"`
+	// RefusalHold (default "1s", "0s" turns it off) holds an over-limit address's 429
+	// until its next request would be allowed, at most this long: a client that floods
+	// without waiting for Retry-After is slowed to the rate it is allowed, instead of
+	// taking the machine's CPU from everyone else.
+	RefusalHold string `json:"refusal_hold"`
+}
+
+// MaxRefusalHold bounds refusal_hold: a held refusal keeps its connection open.
+const MaxRefusalHold = 10 * time.Second
+
+// Hold is refusal_hold as a duration (valid once the config is loaded).
+func (r RateLimit) Hold() time.Duration {
+	d, _ := time.ParseDuration(r.RefusalHold)
+	return d
 }
 
 type Storage struct {
@@ -267,6 +281,12 @@ func (r *RateLimit) normalise() error {
 	}
 	if r.Burst == 0 {
 		r.Burst = 40
+	}
+	if r.RefusalHold == "" {
+		r.RefusalHold = "1s"
+	}
+	if d, err := time.ParseDuration(r.RefusalHold); err != nil || d < 0 || d > MaxRefusalHold {
+		return fmt.Errorf(`config: field "federation.rate_limit.refusal_hold" must be a duration from "0s" to "%s", such as "1s"`, MaxRefusalHold)
 	}
 	for name, v := range map[string]string{"per_grant": r.PerGrant, "per_address": r.PerAddress} {
 		if _, err := api.ParseRate(v); err != nil {

@@ -128,10 +128,11 @@ func TestValkeyCredentialsMustComeFromAFile(t *testing.T) {
 
 func TestRateLimitDefaultsAndErrors(t *testing.T) {
 	var r RateLimit
-	if err := r.normalise(); err != nil || r.PerGrant != "20/s" || r.Burst != 40 || r.PerAddress != "10/s" {
+	if err := r.normalise(); err != nil || r.PerGrant != "20/s" || r.Burst != 40 || r.PerAddress != "10/s" || r.Hold() != time.Second {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for _, bad := range []RateLimit{{PerGrant: "fast"}, {PerGrant: "0/s"}, {PerAddress: "10/d"}, {Burst: -1}} {
+	for _, bad := range []RateLimit{{PerGrant: "fast"}, {PerGrant: "0/s"}, {PerAddress: "10/d"}, {Burst: -1},
+		{RefusalHold: "-1s"}, {RefusalHold: "11s"}, {RefusalHold: "soon"}} {
 		if err := bad.normalise(); err == nil || !strings.Contains(err.Error(), "federation.rate_limit.") {
 			t.Errorf("%+v: %v", bad, err)
 		}

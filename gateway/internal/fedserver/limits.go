@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
@@ -18,7 +19,15 @@ type Limits struct {
 	Limiter    *ratelimit.Limiter
 	PerGrant   ratelimit.Limit
 	PerAddress ratelimit.Limit
+	// Hold is the longest an over-limit address's refusal is held (0: none).
+	Hold time.Duration
+
+	held atomic.Int64 // refusals being held now
 }
+
+// MaxHeld bounds the refusals held at once: past it they are answered at once, so
+// holding never costs more than this many parked goroutines.
+const MaxHeld = 1024
 
 // grant takes one request of a grant's limit.
 func (l *Limits) grant(ctx context.Context, g fedstore.Grant) error {
@@ -40,7 +49,35 @@ func (l *Limits) address(r *http.Request) error {
 	if l == nil {
 		return nil
 	}
-	return refusal(l.Limiter.Allow(r.Context(), "rl:addr:"+clientAddr(r), l.PerAddress), "this address's rate limit")
+	d := l.Limiter.Allow(r.Context(), "rl:addr:"+clientAddr(r), l.PerAddress)
+	if !d.Allowed {
+		l.hold(r.Context(), d.RetryAfter)
+	}
+	return refusal(d, "this address's rate limit")
+}
+
+// hold parks an over-limit address's refusal until its next request would be allowed
+// (at most Hold). A client that sends as fast as it can, never waiting for
+// Retry-After, is so slowed to about its allowed rate per connection: a flood from one
+// address stops taking the CPU that the requests of everyone else need. A client
+// that waits as told loses nothing. Grants' refusals are never held: a peer's
+// gateway is trusted to back off, and its caller is waiting on the answer.
+func (l *Limits) hold(ctx context.Context, retryAfter time.Duration) {
+	d := min(retryAfter, l.Hold)
+	if d <= 0 {
+		return
+	}
+	if l.held.Add(1) > MaxHeld {
+		l.held.Add(-1)
+		return
+	}
+	defer l.held.Add(-1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // perAddress limits next per client address (the routes that need no certificate);

@@ -47,6 +47,11 @@ type Limiter struct {
 
 	mu    sync.Mutex
 	local *simplelru.LRU[string, *rate.Limiter]
+	// refused remembers, per key, until when Valkey's last answer refuses it. GCRA does
+	// not move a key's schedule when it refuses, and other replicas can only move it
+	// later, so until then the answer is known without a round trip: a flood of
+	// refusals costs this replica (and Valkey) next to nothing.
+	refused *simplelru.LRU[string, time.Time]
 }
 
 // localKeys bounds the fallback's memory: the least recently used keys start afresh.
@@ -59,6 +64,7 @@ const retryValkey = time.Second
 func New(rdb redis.UniversalClient, log *slog.Logger) *Limiter {
 	l := &Limiter{log: log}
 	l.local, _ = simplelru.NewLRU[string, *rate.Limiter](localKeys, nil)
+	l.refused, _ = simplelru.NewLRU[string, time.Time](localKeys, nil)
 	if rdb != nil {
 		l.shared = redis_rate.NewLimiter(rdb)
 	}
@@ -71,12 +77,21 @@ func (l *Limiter) Degraded() bool { return l.degraded.Load() }
 // Allow takes one request of key under lim.
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 	if l.shared != nil && (!l.degraded.Load() || time.Now().UnixNano() >= l.retryAt.Load()) {
+		if d, ok := l.stillRefused(key); ok {
+			return d
+		}
 		res, err := l.shared.Allow(ctx, "mosaic:"+key, redis_rate.Limit{Rate: lim.Rate.Count, Period: lim.Rate.Period, Burst: lim.Burst})
 		if err == nil {
 			if l.degraded.Swap(false) {
 				l.log.Info("rate limits shared through Valkey again")
 			}
-			return Decision{Allowed: res.Allowed > 0, RetryAfter: res.RetryAfter}
+			d := Decision{Allowed: res.Allowed > 0, RetryAfter: res.RetryAfter}
+			if !d.Allowed && d.RetryAfter > 0 {
+				l.mu.Lock()
+				l.refused.Add(key, time.Now().Add(d.RetryAfter))
+				l.mu.Unlock()
+			}
+			return d
 		}
 		if !l.degraded.Swap(true) {
 			l.log.Warn("Valkey unreachable: rate limits fall back to this replica's memory, at the same rates", "err", err)
@@ -84,6 +99,21 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 		l.retryAt.Store(time.Now().Add(retryValkey).UnixNano())
 	}
 	return l.allowLocal(key, lim)
+}
+
+// stillRefused answers from the last refusal of key while it holds.
+func (l *Limiter) stillRefused(key string) (Decision, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.refused.Get(key)
+	if !ok {
+		return Decision{}, false
+	}
+	if left := time.Until(until); left > 0 {
+		return Decision{RetryAfter: left}, true
+	}
+	l.refused.Remove(key)
+	return Decision{}, false
 }
 
 // allowLocal is the same limit, kept in this process.

@@ -46,3 +46,21 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestARememberedRefusalAnswersWithoutValkey(t *testing.T) {
+	// Valkey does not answer: a call that reached it would turn the limiter degraded.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	l := New(rdb, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lim := Limit{Rate: api.Rate{Count: 1, Period: time.Second}, Burst: 1}
+	l.refused.Add("addr:x", time.Now().Add(time.Minute))
+
+	d := l.Allow(context.Background(), "addr:x", lim)
+	if d.Allowed || d.RetryAfter <= 50*time.Second || l.Degraded() {
+		t.Fatalf("a key refused until a minute from now is refused from memory, without Valkey: %+v degraded=%v", d, l.Degraded())
+	}
+	l.refused.Add("addr:x", time.Now().Add(-time.Millisecond))
+	if l.Allow(context.Background(), "addr:x", lim); !l.Degraded() {
+		t.Error("once the refusal has run out, Valkey decides again")
+	}
+}
