@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"net/http"
 	"net/url"
@@ -175,7 +174,6 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		}),
 		Entry("carrying step-ca's provisioner OID", func() string { return newCSR(utf8Ext(api.OIDStepProvisioner, "federation")) }),
 		Entry("with SANs", func() string { return csrWith(&x509.CertificateRequest{DNSNames: []string{"home.example"}}) }),
-		Entry("with a subject", func() string { return csrWith(&x509.CertificateRequest{Subject: pkix.Name{CommonName: "home"}}) }),
 		Entry("with a key the CA would refuse (RSA 1024)", func() string {
 			key, err := rsa.GenerateKey(rand.Reader, 1024)
 			Expect(err).NotTo(HaveOccurred())

@@ -61,7 +61,15 @@ func (c *Client) ServerCertificate(ctx context.Context, host string) (tls.Certif
 // its subject, and verifies the certificate carries exactly that identity before
 // returning it; a CA template that dropped or changed the OIDs makes this fail loudly.
 func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity.Identity) (*Signed, error) {
-	ott, err := c.Token(id.GrantID, nil, map[string]any{"grant_id": id.GrantID, "subject_user_id": id.SubjectUserID})
+	// step-ca's JWK provisioner refuses a CSR whose common name differs from the
+	// token's subject, so a CSR's own name (accepted and ignored, SPEC §6d) becomes the
+	// token's subject. It decides nothing: the template names the certificate from the
+	// signed grant claims alone, and VerifyIssued checks the leaf below.
+	sub := id.GrantID
+	if cn := csrCommonName(csrPEM); cn != "" {
+		sub = cn
+	}
+	ott, err := c.Token(sub, []string{id.GrantID}, map[string]any{"grant_id": id.GrantID, "subject_user_id": id.SubjectUserID})
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +121,31 @@ func (c *Client) Revoke(ctx context.Context, serial, reason string) error {
 }
 
 func sameKey(csrPEM []byte, cert *x509.Certificate) bool {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil {
-		return false
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
+	csr := parseCSR(csrPEM)
+	if csr == nil {
 		return false
 	}
 	pub, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && pub.Equal(cert.PublicKey)
+}
+
+// parseCSR is the CSR in a PEM block, or nil.
+func parseCSR(csrPEM []byte) *x509.CertificateRequest {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return nil
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil
+	}
+	return csr
+}
+
+// csrCommonName is the CSR's subject common name, empty if none.
+func csrCommonName(csrPEM []byte) string {
+	if csr := parseCSR(csrPEM); csr != nil {
+		return csr.Subject.CommonName
+	}
+	return ""
 }

@@ -149,8 +149,10 @@ func (e *Enroller) discard(ctx context.Context, rid, serial string) string {
 	return "revoked"
 }
 
-// checkCSR refuses a malformed CSR, one with SANs or a subject, and one carrying the
-// reserved OIDs.
+// checkCSR refuses a malformed CSR, one with SANs, and one carrying the reserved OIDs.
+// A subject is accepted and ignored (SPEC §6d): `openssl req -subj` and `step` always
+// put one there, and the CA's template names the certificate after the grant from the
+// token's signed claims alone, which IssueFederation verifies on the issued leaf.
 func checkCSR(p string) ([]byte, error) {
 	bad := func(format string, args ...any) error {
 		return errs.New(errs.Invalid, api.CodeInvalidCSR, format, args...)
@@ -171,9 +173,6 @@ func checkCSR(p string) ([]byte, error) {
 	}
 	if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.URIs)+len(csr.EmailAddresses) > 0 {
 		return nil, bad("the CSR must carry no SANs")
-	}
-	if csr.Subject.String() != "" {
-		return nil, bad("the CSR's subject must be empty: the CA names the certificate after the grant")
 	}
 	for _, ext := range csr.Extensions {
 		for _, oid := range reservedOIDs {

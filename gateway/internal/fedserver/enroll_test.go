@@ -42,7 +42,9 @@ func TestCheckCSR(t *testing.T) {
 		{"p224", csr(t, p224, &x509.CertificateRequest{}), false},
 		{"rsa 1024", csr(t, rsa1024, &x509.CertificateRequest{}), false},
 		{"a SAN", csr(t, p256, &x509.CertificateRequest{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}), false},
-		{"a subject", csr(t, p256, &x509.CertificateRequest{Subject: pkix.Name{Organization: []string{"o"}}}), false},
+		{"a subject (ignored)", csr(t, p256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x", Organization: []string{"o"}}}), true},
+		{"an email SAN", csr(t, p256, &x509.CertificateRequest{EmailAddresses: []string{"a@b.example"}}), false},
+		{"bad signature", badSignature(t, csr(t, p256, &x509.CertificateRequest{})), false},
 		{"grant OID", csr(t, p256, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{{Id: api.OIDGrantID, Value: oid}}}), false},
 		{"two blocks", csr(t, p256, &x509.CertificateRequest{}) + csr(t, p256, &x509.CertificateRequest{}), false},
 		{"garbage", "hello", false},
@@ -52,4 +54,12 @@ func TestCheckCSR(t *testing.T) {
 			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
+}
+
+// badSignature flips a bit in the CSR's signature, leaving it parseable.
+func badSignature(t *testing.T, p string) string {
+	t.Helper()
+	block, _ := pem.Decode([]byte(p))
+	block.Bytes[len(block.Bytes)-1] ^= 1
+	return string(pem.EncodeToMemory(block))
 }
