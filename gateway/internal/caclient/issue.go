@@ -65,9 +65,10 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 	// token's subject, so a CSR's own name (accepted and ignored, SPEC §6d) becomes the
 	// token's subject. It decides nothing: the template names the certificate from the
 	// signed grant claims alone, and VerifyIssued checks the leaf below.
+	csr := parseCSR(csrPEM)
 	sub := id.GrantID
-	if cn := csrCommonName(csrPEM); cn != "" {
-		sub = cn
+	if csr != nil && csr.Subject.CommonName != "" {
+		sub = csr.Subject.CommonName
 	}
 	ott, err := c.Token(sub, []string{id.GrantID}, map[string]any{"grant_id": id.GrantID, "subject_user_id": id.SubjectUserID})
 	if err != nil {
@@ -78,7 +79,7 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 		return nil, err
 	}
 	err = identity.VerifyIssued(signed.Leaf, id)
-	if err == nil && !sameKey(csrPEM, signed.Leaf) {
+	if err == nil && !sameKey(csr, signed.Leaf) {
 		err = errors.New("the issued certificate is not for the CSR's key")
 	}
 	if err != nil {
@@ -120,8 +121,7 @@ func (c *Client) Revoke(ctx context.Context, serial, reason string) error {
 	return nil
 }
 
-func sameKey(csrPEM []byte, cert *x509.Certificate) bool {
-	csr := parseCSR(csrPEM)
+func sameKey(csr *x509.CertificateRequest, cert *x509.Certificate) bool {
 	if csr == nil {
 		return false
 	}
@@ -140,12 +140,4 @@ func parseCSR(csrPEM []byte) *x509.CertificateRequest {
 		return nil
 	}
 	return csr
-}
-
-// csrCommonName is the CSR's subject common name, empty if none.
-func csrCommonName(csrPEM []byte) string {
-	if csr := parseCSR(csrPEM); csr != nil {
-		return csr.Subject.CommonName
-	}
-	return ""
 }

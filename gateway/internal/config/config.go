@@ -68,8 +68,8 @@ type RateLimit struct {
 	RefusalHold string `json:"refusal_hold"`
 }
 
-// MaxRefusalHold bounds refusal_hold: a held refusal keeps its connection open.
-const MaxRefusalHold = 10 * time.Second
+// maxRefusalHold bounds refusal_hold: a held refusal keeps its connection open.
+const maxRefusalHold = 10 * time.Second
 
 // Hold is refusal_hold as a duration (valid once the config is loaded).
 func (r RateLimit) Hold() time.Duration {
@@ -285,8 +285,8 @@ func (r *RateLimit) normalise() error {
 	if r.RefusalHold == "" {
 		r.RefusalHold = "1s"
 	}
-	if d, err := time.ParseDuration(r.RefusalHold); err != nil || d < 0 || d > MaxRefusalHold {
-		return fmt.Errorf(`config: field "federation.rate_limit.refusal_hold" must be a duration from "0s" to "%s", such as "1s"`, MaxRefusalHold)
+	if d, err := time.ParseDuration(r.RefusalHold); err != nil || d < 0 || d > maxRefusalHold {
+		return fmt.Errorf(`config: field "federation.rate_limit.refusal_hold" must be a duration from "0s" to "%s", such as "1s"`, maxRefusalHold)
 	}
 	for name, v := range map[string]string{"per_grant": r.PerGrant, "per_address": r.PerAddress} {
 		if _, err := api.ParseRate(v); err != nil {
