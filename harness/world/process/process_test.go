@@ -161,8 +161,17 @@ func TestLeftoversFindsAndSweepsATaggedProcess(t *testing.T) {
 	go func() { _ = cmd.Wait(); close(reaped) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	got, err := b.Leftovers(ctx, runDir)
-	if err != nil || !slices.Equal(got, []string{"pid " + strconv.Itoa(cmd.Process.Pid)}) {
+	// Until the child has exec'd, /proc/<pid>/environ is still this test's
+	// environment (no tag), so wait for the exec rather than read it once.
+	want := []string{"pid " + strconv.Itoa(cmd.Process.Pid)}
+	var got []string
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err = b.Leftovers(ctx, runDir); err != nil || slices.Equal(got, want) {
+			break
+		}
+	}
+	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("leftovers %v (%v), want the sleep's pid %d", got, err, cmd.Process.Pid)
 	}
 	if n, err := b.Sweep(ctx, runDir); n != 1 || err != nil {
