@@ -3,12 +3,15 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -148,41 +151,82 @@ var auditColumns = []string{"version", "at", "direction", "request_id", "peer_re
 	"peer", "grant_id", "peer_id", "subject_user_id", "local_user_id", "verb", "resource", "outcome", "reason", "status",
 	"row_count", "duration_us", "client_addr", "detail", "count", "window_start", "window_end", "prev_hash", "hash"}
 
-// write appends one batch to the chain in one transaction.
+// insertRows inserts a batch from one JSON array of rows: one statement whatever the
+// batch's size (so one prepared statement), and, unlike COPY, it can share a round
+// trip with the COMMIT.
+var insertRows = `INSERT INTO federation_audit_log (` + strings.Join(auditColumns, ", ") + `)
+	SELECT ` + strings.Join(auditColumns, ", ") + ` FROM jsonb_populate_recordset(NULL::federation_audit_log, $1)`
+
+// write appends one batch to the chain in one transaction and two round trips, since
+// every request in the batch waits for it: the first opens the transaction, takes the
+// chain's lock and reads the newest MAC (each statement of a pipeline reads what was
+// committed when it started, so the read sees every batch committed before the lock
+// was granted); the second inserts the rows and commits.
 func (l *Log) write(ctx context.Context, batch []*pending) error {
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLock); err != nil {
-		return err
-	}
+	// Released inside a transaction (an error below), the connection is closed by the
+	// pool, never reused: the transaction and its lock end with it.
+	defer conn.Release()
 	prev := make([]byte, sha256.Size)
-	err = tx.QueryRow(ctx, `SELECT hash FROM federation_audit_log ORDER BY seq DESC LIMIT 1`).Scan(&prev)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	open := &pgx.Batch{}
+	open.Queue(`BEGIN`)
+	open.Queue(`SELECT pg_advisory_xact_lock($1)`, chainLock)
+	open.Queue(`SELECT hash FROM federation_audit_log ORDER BY seq DESC LIMIT 1`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&prev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, open).Close(); err != nil {
 		return err
 	}
-	rows := make([][]any, len(batch))
+	rows, err := l.chain(batch, prev)
+	if err != nil {
+		return err
+	}
+	var committed pgconn.CommandTag
+	insert := &pgx.Batch{}
+	insert.Queue(insertRows, rows)
+	insert.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error { committed = ct; return nil })
+	if err := conn.SendBatch(ctx, insert).Close(); err != nil {
+		return err
+	}
+	if committed.String() != "COMMIT" {
+		return errors.New("audit: the batch's transaction was rolled back")
+	}
+	return nil
+}
+
+// chain links a batch's rows after prev, each row's MAC over the one before, as rows
+// of jsonb_populate_recordset.
+func (l *Log) chain(batch []*pending, prev []byte) ([]map[string]any, error) {
+	rows := make([]map[string]any, len(batch))
 	for i, p := range batch {
 		at := p.at.UTC().Truncate(time.Microsecond)
 		e := p.e
 		e.WindowStart, e.WindowEnd = e.WindowStart.UTC().Truncate(time.Microsecond), e.WindowEnd.UTC().Truncate(time.Microsecond)
 		mac, err := l.key.mac(version2, prev, at, e)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		rows[i] = []any{version2, at, e.Direction, e.RequestID, e.PeerRequestID, e.Traceparent, e.Actor, e.Action,
+		values := []any{version2, at, e.Direction, e.RequestID, e.PeerRequestID, e.Traceparent, e.Actor, e.Action,
 			e.Peer, uuidOrNil(e.GrantID), uuidOrNil(e.PeerID), uuidOrNil(e.SubjectUserID), uuidOrNil(e.LocalUserID),
 			e.Verb, e.Resource, e.Outcome, e.Reason, e.Status, e.Rows, e.Duration.Microseconds(), e.ClientAddr, e.Detail,
-			e.Count, timeOrNil(e.WindowStart), timeOrNil(e.WindowEnd), prev, mac}
+			e.Count, timeOrNil(e.WindowStart), timeOrNil(e.WindowEnd), byteaText(prev), byteaText(mac)}
+		rows[i] = make(map[string]any, len(values))
+		for j, v := range values {
+			rows[i][auditColumns[j]] = v
+		}
 		prev = mac
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"federation_audit_log"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return rows, nil
 }
+
+// byteaText is bytea's hex input form, which jsonb_populate_recordset hands to bytea.
+func byteaText(b []byte) string { return `\x` + hex.EncodeToString(b) }
 
 func uuidOrNil(s string) any {
 	if s == "" {

@@ -106,3 +106,25 @@ func BenchmarkAppendTwoReplicas(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
 }
+
+// A batch the database refuses is an error for every request in it (none is answered
+// as audited), leaves nothing behind, and the next batch links to the chain as before.
+func TestARefusedBatchIsAnErrorAndTheChainGoesOn(t *testing.T) {
+	l := replicas(t, 1)[0]
+	ctx := context.Background()
+	if err := l.Append(ctx, row(1)); err != nil {
+		t.Fatal(err)
+	}
+	bad := row(2)
+	bad.Outcome = "unheard-of" // the table's CHECK refuses it
+	if err := l.Append(ctx, bad); err == nil {
+		t.Fatal("a row the database refused was reported written")
+	}
+	if err := l.Append(ctx, row(3)); err != nil {
+		t.Fatalf("the batch after a refused one: %v", err)
+	}
+	v, err := l.Verify(ctx, nil)
+	if err != nil || !v.OK || v.Rows != 2 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+}

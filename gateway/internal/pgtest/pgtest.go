@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +87,21 @@ func Database(tb testing.TB) string {
 	u, _ := url.Parse(adminURL)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// ServerCPU is the processor time the PostgreSQL this binary booted has used so far
+// (its backends included), and false when the tests use one named by
+// $MOSAIC_TEST_POSTGRES_URL, whose processes are not this run's to measure.
+func ServerCPU() (time.Duration, bool) {
+	if booted == nil {
+		return 0, false
+	}
+	return process.CPU(booted.RunDir), true
+}
+
+// SelfCPU is the processor time this test binary has used so far.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

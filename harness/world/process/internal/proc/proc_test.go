@@ -138,3 +138,25 @@ func TestCleanEnvKeepsOnlyTheAllowlist(t *testing.T) {
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil && !Zombie(pid) }
+
+// CPU agrees with getrusage about this process's own work (to a few ticks).
+func TestCPUCountsThisProcesssWork(t *testing.T) {
+	rusage := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	before, _, err := CPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := rusage()
+	for x, deadline := 0, time.Now().Add(10*time.Second); rusage()-start < 200*time.Millisecond && time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	worked := rusage() - start
+	after, _, err := CPU(os.Getpid())
+	if got := after - before; err != nil || got < worked-50*time.Millisecond || got > worked+50*time.Millisecond {
+		t.Errorf("CPU counted %v (%v) for %v of work by getrusage", got, err, worked)
+	}
+}

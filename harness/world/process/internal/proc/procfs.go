@@ -99,15 +99,46 @@ func Zombie(pid int) bool {
 // StartTime is a process's start time in clock ticks since boot (field 22 of
 // /proc/<pid>/stat): with the pid it names a process even after pids are reused.
 func StartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	f, err := statFields(pid, 22)
 	if err != nil {
 		return 0, err
 	}
+	return f[0], nil
+}
+
+// userHZ is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on every Linux the
+// harness runs on (the kernel's own tick rate does not change it).
+const userHZ = 100
+
+// CPU is the processor time a process has used (user + system, fields 14 and 15 of
+// /proc/<pid>/stat) and that of its children it has waited for (fields 16 and 17).
+func CPU(pid int) (own, reaped time.Duration, err error) {
+	f, err := statFields(pid, 14, 15, 16, 17)
+	if err != nil {
+		return 0, 0, err
+	}
+	tick := time.Second / userHZ
+	return time.Duration(f[0]+f[1]) * tick, time.Duration(f[2]+f[3]) * tick, nil
+}
+
+// statFields reads numeric fields of /proc/<pid>/stat by their number in proc(5).
+func statFields(pid int, numbers ...int) ([]uint64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return nil, err
+	}
+	// The command name (field 2) may hold spaces; fields after its ')' split cleanly,
+	// starting at field 3.
 	i := strings.LastIndexByte(string(b), ')')
 	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); field 22 is fields[19].
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	out := make([]uint64, len(numbers))
+	for j, n := range numbers {
+		if n-3 >= len(fields) || n < 3 {
+			return nil, fmt.Errorf("short /proc/%d/stat", pid)
+		}
+		if out[j], err = strconv.ParseUint(fields[n-3], 10, 64); err != nil {
+			return nil, fmt.Errorf("/proc/%d/stat field %d: %w", pid, n, err)
+		}
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return out, nil
 }
