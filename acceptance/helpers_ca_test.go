@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +30,53 @@ func mintToken(s world.SiteInfo, claims map[string]any) string {
 // mintTokenWith mints a one-time token with one of the CA's JWK provisioners.
 func mintTokenWith(s world.SiteInfo, provisioner string, claims map[string]any) string {
 	GinkgoHelper()
+	sub, _ := claims["grant_id"].(string)
+	if sub == "" {
+		sub = uuid.NewString()
+	}
+	return mintTokenFor(s, provisioner, "/1.0/sign", sub, claims)
+}
+
+// revokeAtCA revokes a certificate at a site's step-ca directly, as an operator with
+// the provisioner's password would (passive revocation with a one-time token whose
+// subject is the decimal serial), behind the gateway's back.
+func revokeAtCA(s world.SiteInfo, serial string) {
+	GinkgoHelper()
+	ott := mintTokenFor(s, world.FederationProvisioner, "/1.0/revoke", serial, map[string]any{})
+	var out struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	status := call(http.MethodPost, s.CAURL+"/1.0/revoke", &out, via(mtlsClient(s, nil)),
+		jsonBody(map[string]any{"serial": serial, "ott": ott, "reasonCode": 1, "passive": true}))
+	Expect(status).To(Equal(http.StatusOK), out.Message)
+}
+
+// crlSerials fetches a site's CRL from its step-ca (DER), checks it is signed by the
+// site's intermediate, and returns the serials it lists (decimal).
+func crlSerials(s world.SiteInfo) []string {
+	GinkgoHelper()
+	resp, err := send(http.MethodGet, s.CAURL+"/1.0/crl", via(mtlsClient(s, nil)))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	der, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	crl, err := x509.ParseRevocationList(der)
+	Expect(err).NotTo(HaveOccurred())
+	intermediate, err := x509.ParseCertificate(intermediateOf(s))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(crl.CheckSignatureFrom(intermediate)).To(Succeed(), "the CRL is signed by the intermediate")
+	var serials []string
+	for _, e := range crl.RevokedCertificateEntries {
+		serials = append(serials, e.SerialNumber.String())
+	}
+	return serials
+}
+
+// mintTokenFor mints a one-time token of a provisioner for one of step-ca's endpoints.
+func mintTokenFor(s world.SiteInfo, provisioner, endpoint, sub string, claims map[string]any) string {
+	GinkgoHelper()
 	encryptedKey, kid := provisionerOf(s, provisioner)
 	keyFile := filepath.Join(GinkgoT().TempDir(), "provisioner.jwe")
 	Expect(os.WriteFile(keyFile, []byte(encryptedKey), 0o600)).To(Succeed())
@@ -36,13 +84,9 @@ func mintTokenWith(s world.SiteInfo, provisioner string, claims map[string]any) 
 	payload, err := json.Marshal(claims)
 	Expect(err).NotTo(HaveOccurred())
 	now := time.Now()
-	sub, _ := claims["grant_id"].(string)
-	if sub == "" {
-		sub = uuid.NewString()
-	}
 	out, err := output(bytes.NewReader(payload), filepath.Join(the.BinDir, "step"), "crypto", "jwt", "sign",
 		"--key", keyFile, "--password-file", s.ProvisionerPasswordFile, "--kid", kid,
-		"--iss", provisioner, "--aud", s.CAURL+"/1.0/sign", "--sub", sub,
+		"--iss", provisioner, "--aud", s.CAURL+endpoint, "--sub", sub,
 		"--nbf", strconv.FormatInt(now.Unix(), 10), "--exp", strconv.FormatInt(now.Add(5*time.Minute).Unix(), 10),
 		"--jti", uuid.NewString())
 	Expect(err).NotTo(HaveOccurred(), "step crypto jwt sign")

@@ -81,6 +81,7 @@ type peer struct {
 	grant  api.GrantCreated
 	client *http.Client
 	site   world.SiteInfo
+	cert   tls.Certificate // the enrolled certificate and its key
 }
 
 func enrolledPeer(s world.SiteInfo, scopeDoc string) peer {
@@ -94,9 +95,13 @@ func enrolledAs(s world.SiteInfo, g api.GrantCreated) peer {
 	key, csr := keyAndCSR(&x509.CertificateRequest{})
 	status, resp, e := enroll(s, tokenOf(g.EnrollmentURL), csr)
 	Expect(status).To(Equal(http.StatusCreated), e.Error.Code)
-	chain := append([][]byte{parsePEMCert(resp.CertificatePEM).Raw}, pemChain(resp.ChainPEM)...)
-	return peer{grant: g, site: s, client: mtlsClient(s, &tls.Certificate{Certificate: chain, PrivateKey: key})}
+	leaf := parsePEMCert(resp.CertificatePEM)
+	cert := tls.Certificate{Certificate: append([][]byte{leaf.Raw}, pemChain(resp.ChainPEM)...), PrivateKey: key, Leaf: leaf}
+	return peer{grant: g, site: s, client: mtlsClient(s, &cert), cert: cert}
 }
+
+// serial is the peer's certificate's serial number (decimal, as step-ca names it).
+func (p peer) serial() string { return p.cert.Leaf.SerialNumber.String() }
 
 // call sends a federation request as the peer and decodes the answer.
 func (p peer) call(method, path string, body any, out any) int {

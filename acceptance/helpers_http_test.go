@@ -83,7 +83,7 @@ func send(method, url string, opts ...option) (*http.Response, error) {
 }
 
 // call sends one request (see the options above) and returns the status code. It
-// decodes a JSON answer into out, a gateway/api type; a nil out reads nothing and a
+// decodes a JSON answer into out, a gateway/api type; a nil out discards the body and a
 // *[]byte takes the body as it is (metrics, PEM).
 func call(method, url string, out any, opts ...option) int {
 	GinkgoHelper()
@@ -92,6 +92,8 @@ func call(method, url string, out any, opts ...option) int {
 	defer resp.Body.Close()
 	switch out := out.(type) {
 	case nil:
+		// Read to the end, so the connection is kept alive for the next request.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	case *[]byte:
 		*out, err = io.ReadAll(resp.Body)
 		Expect(err).NotTo(HaveOccurred())

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
 	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/revocation"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
@@ -68,6 +70,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		return err
 	}
 	defer s.Close()
+	var onChange handlers
 	checkers := []localapi.Checker{{Name: "storage", Check: s.Store.Ping}}
 	var rdb *redis.Client
 	if t.ValkeyURL != "" {
@@ -110,7 +113,8 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		// the listener's connection.
 		lctx, stopListening := context.WithCancel(ctx)
 		defer stopListening()
-		go changes.Listen(lctx, s.Pool(), log, dir.Forget)
+		onChange.add(dir.Forget)
+		go changes.Listen(lctx, s.Pool(), log, onChange.handle)
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)
@@ -124,6 +128,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	onChange.add(fed.revocation.onChange)
 	defer fed.flood.Close(context.Background())
 	// Both listeners live and die together.
 	ctx, stop := context.WithCancel(ctx)
@@ -138,9 +143,52 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 
 // listener is the federation listener's TLS configuration and handler.
 type listener struct {
-	tls     *tls.Config
-	handler http.Handler
-	flood   *audit.Flood
+	tls        *tls.Config
+	handler    http.Handler
+	flood      *audit.Flood
+	revocation revocations
+}
+
+// handlers fans a change announced by another process out to everything that keeps
+// state derived from the database; added to while the listener already runs.
+type handlers struct {
+	mu sync.Mutex
+	fs []func(changes.Change)
+}
+
+func (h *handlers) add(f func(changes.Change)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fs = append(h.fs, f)
+}
+
+func (h *handlers) handle(c changes.Change) {
+	h.mu.Lock()
+	fs := slices.Clone(h.fs)
+	h.mu.Unlock()
+	for _, f := range fs {
+		f(c)
+	}
+}
+
+// revocations are the listener's CRL and the sweeper that revokes at the CA.
+type revocations struct {
+	list    *revocation.List
+	sweeper *revocation.Sweeper
+}
+
+// onChange refetches the CRL when a revocation was announced and sweeps when a grant
+// changed (a revoked grant's serials wait to be revoked at the CA).
+func (r revocations) onChange(c changes.Change) {
+	switch c.Kind {
+	case changes.CRL:
+		r.list.Kick()
+	case changes.Grant:
+		r.sweeper.Kick()
+	case changes.All:
+		r.list.Kick()
+		r.sweeper.Kick()
+	}
 }
 
 // federationListener gets the listener's certificate from the site's step-ca, through
@@ -191,6 +239,10 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		return listener{}, fmt.Errorf("listener certificate: %w", err)
 	}
 	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
+	rev, err := startRevocation(ctx, cctx, log, cfg, s, root, cert, clients[1])
+	if err != nil {
+		return listener{}, err
+	}
 	limits, err := limitsOf(cfg.Federation.RateLimit, ratelimit.New(rdb, log))
 	if err != nil {
 		return listener{}, err
@@ -198,9 +250,42 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 	flood := audit.NewFlood(s.Audit, floodKeys)
 	srv := &fedserver.Server{Site: cfg.Site, Root: root, Store: s.Store, Audit: s.Audit, Flood: flood, Limits: limits,
 		Tracer: tracer, Log: log,
-		Guard:  &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID()},
+		Guard: &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(),
+			Revoked: rev.list},
 		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log}}
-	return listener{tls: fedserver.TLSConfig(root, cert), handler: srv.Handler(), flood: flood}, nil
+	return listener{tls: fedserver.TLSConfig(root, cert, rev.list.VerifyConnection), handler: srv.Handler(), flood: flood,
+		revocation: rev}, nil
+}
+
+// startRevocation fetches the CA's CRL (the listener does not start without one: a
+// revoked certificate must never pass) and starts its refresh and the sweeper that
+// revokes a revoked grant's serials at the CA, both until ctx ends.
+func startRevocation(ctx, startCtx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site, root *x509.Certificate,
+	cert tls.Certificate, ca *caclient.Client) (revocations, error) {
+	// The CRL is signed by the intermediate that issued the listener's certificate.
+	if len(cert.Certificate) < 2 {
+		return revocations{}, errors.New("listener certificate: the CA sent no intermediate with it")
+	}
+	intermediate, err := x509.ParseCertificate(cert.Certificate[1])
+	if err == nil {
+		err = intermediate.CheckSignatureFrom(root)
+	}
+	if err != nil {
+		return revocations{}, fmt.Errorf("listener certificate: the CA's intermediate does not verify against ca.root: %w", err)
+	}
+	list := revocation.NewList(intermediate, ca.CRL, log)
+	if err := list.Refresh(startCtx); err != nil {
+		return revocations{}, fmt.Errorf("step-ca at %s: %w", cfg.CA.URL, err)
+	}
+	revoked := func(ctx context.Context, _ []string) {
+		list.Kick()
+		_ = changes.Announce(ctx, s.Pool(), changes.Change{Kind: changes.CRL})
+	}
+	sweeper := revocation.NewSweeper(s.Fed, ca, revoked, log)
+	every := cfg.Federation.CRLRefresh.Duration
+	go list.Run(ctx, every)
+	go sweeper.Run(ctx, every)
+	return revocations{list: list, sweeper: sweeper}, nil
 }
 
 // floodKeys bounds the refusals aggregated at once (client addresses and grants).

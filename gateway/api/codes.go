@@ -46,6 +46,9 @@ const (
 	CodeWrongProvisioner          = "wrong_provisioner"
 	CodeIdentityMissing           = "identity_missing"
 	CodeIdentityMalformed         = "identity_malformed"
+	// CodeCertificateRevoked: the serial is in the site CA's CRL (a connection opened
+	// before the revocation is refused on its next request).
+	CodeCertificateRevoked = "certificate_revoked"
 	// The auth guard: 403, the grant does not authorise.
 	CodeGrantUnknown       = "grant_unknown"
 	CodeGrantPending       = "grant_pending"

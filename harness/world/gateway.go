@@ -21,7 +21,7 @@ const (
 
 // GatewayConfig is a site's standard federated-tier gateway.json (SPEC §4): the API and
 // federation listeners on apiAddr and fedAddr (host:port), the federation listener's
-// public URL on fedAddr too, and the site's CA and Valkey.
+// public URL on fedAddr too, the site's CA and Valkey, and a CRL refreshed every 2 s.
 func GatewayConfig(site, apiAddr, fedAddr, caURL, valkeyURL string) map[string]any {
 	return map[string]any{
 		"tier": "federated",
@@ -30,7 +30,8 @@ func GatewayConfig(site, apiAddr, fedAddr, caURL, valkeyURL string) map[string]a
 			"api":        apiAddr,
 			"federation": fedAddr,
 		},
-		"federation": map[string]any{"public_url": "https://" + fedAddr},
+		// A CRL revoked at the CA directly (no announcement) is in force within 2 s.
+		"federation": map[string]any{"public_url": "https://" + fedAddr, "crl_refresh": "2s"},
 		"storage":    map[string]any{"postgres_url_file": PostgresURLFile},
 		"valkey":     map[string]any{"url": valkeyURL},
 		"ca": map[string]any{

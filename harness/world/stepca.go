@@ -25,7 +25,23 @@ const (
 	BrokenProvisioner = "federation-no-oids"
 	// Until renewal exists (M6) client certificates live 30 days, so a demo keeps working.
 	federationCertLifetime = "720h"
+	// crlCacheDuration is how long step-ca's CRL says it is good for (its NextUpdate).
+	crlCacheDuration = "10m"
 )
+
+// setCRLDistributionPoint sets the CRL's idpURL in a ca.json that enables the CRL.
+func setCRLDistributionPoint(caJSON, idpURL string) error {
+	var cfg map[string]any
+	if err := readJSON(caJSON, &cfg); err != nil {
+		return err
+	}
+	crl, ok := cfg["crl"].(map[string]any)
+	if !ok {
+		return nil // a CA configured without a CRL (not by ConfigureCA)
+	}
+	crl["idpURL"] = idpURL
+	return writeJSON(caJSON, cfg)
+}
 
 // ExtraProvisioners are the JWK provisioners ConfigureCA adds to the one `step ca init`
 // makes; each needs <name>.pub.json and <name>.key.json in the key folder first.
@@ -61,6 +77,10 @@ func ConfigureCA(configPath, templateDir, keyDir string) error {
 	fed["claims"] = map[string]any{
 		"defaultTLSCertDuration": federationCertLifetime,
 		"maxTLSCertDuration":     federationCertLifetime,
+		// step-ca's own /renew and /rekey copy every extension of the old certificate
+		// (our OIDs too) without the template or the grant check: renewal goes
+		// through the gateway instead (SPEC §6d).
+		"disableRenewal": true,
 	}
 	fed["options"] = map[string]any{"x509": map[string]any{"templateFile": filepath.Join(templateDir, "federation.tpl")}}
 	for name, tpl := range map[string]string{ListenerProvisioner: "listener.tpl", BrokenProvisioner: "no-oids.tpl"} {
@@ -79,6 +99,9 @@ func ConfigureCA(configPath, templateDir, keyDir string) error {
 		})
 	}
 	authority["provisioners"] = provs
+	// The CRL lists every revoked serial, regenerated at once on a revocation; its
+	// idpURL (the CA's address) is set when the address is known (SetCAAddress).
+	cfg["crl"] = map[string]any{"enabled": true, "generateOnRevoke": true, "cacheDuration": crlCacheDuration}
 	return writeJSON(configPath, cfg)
 }
 
@@ -119,7 +142,12 @@ func Fingerprint(pemPath string) (string, error) {
 // that URL.
 func SetCAAddress(stepPath, address string) (string, error) {
 	url := "https://" + address
-	if err := setJSONField(filepath.Join(stepPath, "config", "ca.json"), "address", address); err != nil {
+	caJSON := filepath.Join(stepPath, "config", "ca.json")
+	if err := setJSONField(caJSON, "address", address); err != nil {
+		return "", err
+	}
+	// Explicit: step-ca's default distribution point omits the port.
+	if err := setCRLDistributionPoint(caJSON, url+"/1.0/crl"); err != nil {
 		return "", err
 	}
 	return url, setJSONField(filepath.Join(stepPath, "config", "defaults.json"), "ca-url", url)

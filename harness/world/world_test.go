@@ -73,9 +73,12 @@ func TestConfigureCA(t *testing.T) {
 			Provisioners []struct {
 				Name         string
 				EncryptedKey string
-				Claims       map[string]string
+				Claims       map[string]any
 				Options      struct{ X509 struct{ TemplateFile string } }
 			}
+		}
+		CRL struct {
+			Enabled, GenerateOnRevoke bool
 		}
 	}
 	b, _ := os.ReadFile(caJSON)
@@ -88,6 +91,13 @@ func TestConfigureCA(t *testing.T) {
 	}
 	if p[1].EncryptedKey != "p.k.i.c.t" || p[0].Claims["defaultTLSCertDuration"] != "720h" {
 		t.Errorf("listener key %q, claims %v", p[1].EncryptedKey, p[0].Claims)
+	}
+	// step-ca's own /renew would copy our OIDs without the grant check (SPEC §6d).
+	if p[0].Claims["disableRenewal"] != true {
+		t.Errorf("renewal at step-ca is not disabled for the federation provisioner: %v", p[0].Claims)
+	}
+	if !cfg.CRL.Enabled || !cfg.CRL.GenerateOnRevoke {
+		t.Errorf("the CRL is not enabled and regenerated on revocation: %+v", cfg.CRL)
 	}
 	tpl, err := os.ReadFile(p[0].Options.X509.TemplateFile)
 	if err != nil {
@@ -120,7 +130,7 @@ func TestSetCAAddress(t *testing.T) {
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"ca.json": `{"address":"127.0.0.1:9000","root":"r"}`, "defaults.json": `{"ca-url":"https://127.0.0.1:9000","fingerprint":"f"}`} {
+	for name, body := range map[string]string{"ca.json": `{"address":"127.0.0.1:9000","root":"r","crl":{"enabled":true}}`, "defaults.json": `{"ca-url":"https://127.0.0.1:9000","fingerprint":"f"}`} {
 		if err := os.WriteFile(filepath.Join(cfgDir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -129,12 +139,17 @@ func TestSetCAAddress(t *testing.T) {
 	if err != nil || url != "https://127.0.0.1:4242" {
 		t.Fatalf("url %q, err %v", url, err)
 	}
-	var ca, defaults map[string]string
+	var ca map[string]any
+	var defaults map[string]string
 	if err := readJSON(filepath.Join(cfgDir, "ca.json"), &ca); err != nil {
 		t.Fatal(err)
 	}
 	if err := readJSON(filepath.Join(cfgDir, "defaults.json"), &defaults); err != nil {
 		t.Fatal(err)
+	}
+	// step-ca's default distribution point would omit the port.
+	if crl, _ := ca["crl"].(map[string]any); crl["idpURL"] != "https://127.0.0.1:4242/1.0/crl" {
+		t.Errorf("the CRL's distribution point: %v", ca["crl"])
 	}
 	if ca["address"] != "127.0.0.1:4242" || ca["root"] != "r" {
 		t.Errorf("ca.json %v", ca)

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
 )
@@ -85,7 +86,7 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 	if err != nil {
 		// Discarded and revoked: a certificate that fails our checks must not stay valid.
 		serial := signed.Leaf.SerialNumber.String()
-		if rerr := c.Revoke(ctx, serial, "failed post-issuance verification"); rerr != nil {
+		if rerr := c.Revoke(ctx, serial, Unspecified, "failed post-issuance verification"); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("revoking it failed too: %w", rerr))
 		}
 		return nil, fmt.Errorf("caclient: the CA issued a certificate that fails verification (serial %s), discarded: %w", serial, err)
@@ -95,12 +96,12 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 
 // Revoke revokes a certificate at the CA by serial (decimal), with a one-time token
 // for /1.0/revoke. The certificate then shows in the CA's CRL.
-func (c *Client) Revoke(ctx context.Context, serial, reason string) error {
+func (c *Client) Revoke(ctx context.Context, serial string, code ReasonCode, reason string) error {
 	ott, err := c.tokenFor("/1.0/revoke", serial, nil, nil)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]any{"serial": serial, "ott": ott, "reasonCode": 0, "reason": reason, "passive": true})
+	body, _ := json.Marshal(map[string]any{"serial": serial, "ott": ott, "reasonCode": int(code), "reason": reason, "passive": true})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/1.0/revoke", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -116,9 +117,54 @@ func (c *Client) Revoke(ctx context.Context, serial, reason string) error {
 			Message string `json:"message"`
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
-		return &SignError{Status: resp.StatusCode, Message: e.Message}
+		// step-ca answers 400 "... is already revoked": what was asked holds.
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "already revoked") {
+			return ErrAlreadyRevoked
+		}
+		return fmt.Errorf("caclient: the CA refused to revoke serial %s (%d): %s", serial, resp.StatusCode, e.Message)
 	}
 	return nil
+}
+
+// ReasonCode is an RFC 5280 revocation reason, which the CRL carries.
+type ReasonCode int
+
+// The reasons the gateway revokes for.
+const (
+	Unspecified ReasonCode = 0
+	// Superseded: a renewal replaced the certificate.
+	Superseded ReasonCode = 4
+	// PrivilegeWithdrawn: the certificate's grant was revoked.
+	PrivilegeWithdrawn ReasonCode = 9
+)
+
+// ErrAlreadyRevoked is a revocation of a serial the CA had revoked before.
+var ErrAlreadyRevoked = errors.New("caclient: the certificate was already revoked")
+
+// maxCRL bounds a CRL download: an entry is about 40 bytes, so 8 MiB is some 200,000
+// revoked serials.
+const maxCRL = 8 << 20
+
+// CRL fetches the CA's certificate revocation list (DER, /1.0/crl). It is only as good
+// as its signature, which the caller checks.
+func (c *Client) CRL(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/1.0/crl", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("caclient: CRL: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("caclient: GET /1.0/crl: %s (is the CRL enabled in the CA's ca.json?)", resp.Status)
+	}
+	der, err := io.ReadAll(io.LimitReader(resp.Body, maxCRL+1))
+	if err == nil && len(der) > maxCRL {
+		err = fmt.Errorf("caclient: the CA's CRL is over %d bytes", maxCRL)
+	}
+	return der, err
 }
 
 func sameKey(csr *x509.CertificateRequest, cert *x509.Certificate) bool {

@@ -26,6 +26,8 @@ const (
 	Grant = "grant"
 	Peer  = "peer"
 	Token = "token"
+	// CRL: certificates were revoked at the CA; listeners refetch its CRL.
+	CRL = "crl"
 	// All means notifications may have been missed (the listener reconnected): drop
 	// everything.
 	All = "all"

@@ -53,6 +53,9 @@ type Federation struct {
 	EnrollmentTokenTTL Duration  `json:"enrollment_token_ttl"`
 	GrantTTL           Duration  `json:"grant_ttl"`
 	RateLimit          RateLimit `json:"rate_limit"`
+	// CRLRefresh is how often the listener fetches the CA's CRL (default 1m; also at
+	// start and on each announced revocation).
+	CRLRefresh Duration `json:"crl_refresh"`
 }
 
 // RateLimit is the serving side's limits (SPEC §6b): per grant, shared by every
@@ -247,6 +250,12 @@ func (c *Config) normalise(dir string) error {
 	}
 	if c.Federation.GrantTTL.Duration == 0 {
 		c.Federation.GrantTTL.Duration = 2160 * time.Hour
+	}
+	switch d := c.Federation.CRLRefresh.Duration; {
+	case d == 0:
+		c.Federation.CRLRefresh.Duration = time.Minute
+	case d < 100*time.Millisecond || d > time.Hour:
+		return errors.New(`config: field "federation.crl_refresh" must be from "100ms" to "1h", such as "1m"`)
 	}
 	if err := c.Federation.RateLimit.normalise(); err != nil {
 		return err

@@ -142,7 +142,7 @@ func (e *Enroller) issue(ctx context.Context, rid string, csrPEM []byte, grant f
 // discard revokes a certificate that was issued but will not be used, and says how
 // that went for the audit row.
 func (e *Enroller) discard(ctx context.Context, rid, serial string) string {
-	if err := e.CA.Revoke(ctx, serial, "grant no longer pending"); err != nil {
+	if err := e.CA.Revoke(ctx, serial, caclient.PrivilegeWithdrawn, "grant no longer pending"); err != nil {
 		e.Log.Error("enrollment: revoking the discarded certificate failed", "request_id", rid, "serial", serial, "err", err)
 		return "NOT revoked (see the gateway log)"
 	}

@@ -56,8 +56,9 @@ type Server struct {
 }
 
 // TLSConfig accepts TLS 1.3 only and verifies a client certificate when one is given
-// (enroll and ca/root need none; the guard refuses the rest without one).
-func TLSConfig(root *x509.Certificate, cert tls.Certificate) *tls.Config {
+// (enroll and ca/root need none; the guard refuses the rest without one); revoked
+// refuses a client certificate the CA's CRL lists, in the handshake.
+func TLSConfig(root *x509.Certificate, cert tls.Certificate, revoked func(tls.ConnectionState) error) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
 	return &tls.Config{
@@ -65,6 +66,8 @@ func TLSConfig(root *x509.Certificate, cert tls.Certificate) *tls.Config {
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      pool,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
+		// Also run on resumed sessions: a ticket does not outlive a revocation.
+		VerifyConnection: revoked,
 	}
 }
 

@@ -184,7 +184,7 @@ func floodKey(e audit.Entry) string {
 		}
 		return "addr|" + e.ClientAddr + "|" + e.Reason
 	case api.CodeGrantUnknown, api.CodeGrantPending, api.CodeGrantRevoked, api.CodeGrantExpired, api.CodeGrantInactive,
-		api.CodePeerNotActive, api.CodeSubjectMismatch:
+		api.CodePeerNotActive, api.CodeSubjectMismatch, api.CodeCertificateRevoked:
 		return "grant|" + e.GrantID + "|" + e.Reason
 	}
 	return ""

@@ -226,9 +226,22 @@ func (s *Store) RevokeGrant(ctx context.Context, id, reason string) (Grant, erro
 	if err := s.ExpireDue(ctx); err != nil {
 		return Grant{}, err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE federation_grants SET status = 'revoked', revoked_reason = $2, updated_at = now()
+	// The grant and every certificate issued for it, in one transaction: the serials
+	// are then revoked at the CA from the database (RevokeAtCA), even after a crash.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Grant{}, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+	tag, err := tx.Exec(ctx, `UPDATE federation_grants SET status = 'revoked', revoked_reason = $2, updated_at = now()
 		WHERE id = $1 AND status IN ('pending', 'active')`, id, reason)
 	if err != nil {
+		return Grant{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE federation_cert_serials SET state = 'revoked' WHERE grant_id = $1 AND state <> 'revoked'`, id); err != nil {
+		return Grant{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return Grant{}, err
 	}
 	g, err := s.Grant(ctx, id)
@@ -314,6 +327,10 @@ func (s *Store) ActivateGrant(ctx context.Context, grantID, serial string, notAf
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE federation_peers SET state = 'active', updated_at = now() WHERE id = $1 AND state = 'pending'`, peerID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO federation_cert_serials (serial, grant_id, not_after, state) VALUES ($1, $2, $3, 'current')`,
+		serial, grantID, notAfter); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"math/big"
 	"slices"
 	"time"
 
@@ -39,7 +40,10 @@ type Guard struct {
 	// credential id: a provisioner of the same name with another key does not pass.
 	// Required: an empty one matches no certificate.
 	ProvisionerKID string
-	Now            func() time.Time // nil: time.Now
+	// Revoked reports a serial listed in the CA's CRL (revocation.List); nil only in
+	// tests: the gateway always sets it.
+	Revoked interface{ Revoked(serial *big.Int) bool }
+	Now     func() time.Time // nil: time.Now
 }
 
 func unauthorized(code, message string) error {
@@ -72,7 +76,15 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 		return c, errs.Wrap(errs.Internal, api.CodeInternal, "the grant could not be checked", err)
 	}
 	c.Grant = grant
-	return c, authorize(grant, id, leaf, now())
+	if err := authorize(grant, id, leaf, now()); err != nil {
+		return c, err
+	}
+	// After the grant, whose own refusal (revoked, say) tells the peer more: a
+	// certificate revoked at the CA behind a grant that still reads active.
+	if g.Revoked != nil && g.Revoked.Revoked(leaf.SerialNumber) {
+		return c, unauthorized(api.CodeCertificateRevoked, "the client certificate was revoked: the serving site must grant access again")
+	}
+	return c, nil
 }
 
 // authenticate is the 401 half: a client certificate of the federation provisioner
