@@ -105,6 +105,16 @@ func printWorld(out io.Writer, st state) {
 			fmt.Fprintf(out, "  %s  user      %s  token %s\n", n, u.Email, u.Token)
 		}
 	}
+	if len(d.Grants) > 0 {
+		fmt.Fprintln(out, "\nFederated users (each reads only through the peer they own):")
+		for _, g := range d.Grants {
+			scope := "personal rows and teams"
+			if g.Personal {
+				scope = "personal rows only"
+			}
+			fmt.Fprintf(out, "  %s  source=federated:%s  →  %s at %s (%s)\n", g.Owner, g.OwnerPeer, g.Subject, g.Serving, scope)
+		}
+	}
 	fmt.Fprintln(out, "\nTry:")
 	for _, n := range names {
 		s := d.Sites[n]
