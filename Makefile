@@ -19,9 +19,12 @@ all: test
 deps:
 	@bash tools/deps.sh
 
-## up: boot the two-site world in the foreground (Ctrl-C stops and removes it)
+## up: boot the two-site world in the foreground (Ctrl-C stops and removes it). The
+## harness is built and exec'd, not `go run`: no wrapper process stands between the
+## terminal's signals and it, and its exit 0 on Ctrl-C is make's.
 up: deps
-	$(GO) run ./harness up
+	@$(GO) build -o $(BIN)/harness ./harness
+	exec $(BIN)/harness up
 
 ## test: lint, unit tests with -race, then the acceptance suite against real servers
 test: deps lint unit acceptance

@@ -44,6 +44,11 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		Expect(d.RunDir).To(BeADirectory())
 		Expect(d.Sites).To(HaveKey("home"))
 		Expect(d.Sites).To(HaveKey("work"))
+		By("listing both user pairs: users[0] through peer work, users[1] through work-2 (SPEC §6a multi-user)")
+		Expect(d.Grants).To(ConsistOf(
+			And(HaveField("Owner", d.Sites["home"].Users[0].Email), HaveField("Subject", d.Sites["work"].Users[0].Email), HaveField("OwnerPeer", "work")),
+			And(HaveField("Owner", d.Sites["home"].Users[1].Email), HaveField("Subject", d.Sites["work"].Users[1].Email), HaveField("OwnerPeer", "work-2"),
+				HaveField("Personal", true))))
 		for name, s := range d.Sites {
 			for field, p := range map[string]string{"ca_root": s.CARoot, "config": s.Config} {
 				Expect(filepath.IsAbs(p)).To(BeTrue(), "%s.%s", name, field)

@@ -7,12 +7,19 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// A write to a closed stdout or stderr (`make up | tee log` in a terminal that
+	// closes) must fail with EPIPE, not kill the harness mid-teardown: the Go runtime
+	// exits on SIGPIPE from fds 1 and 2 unless the program is notified of it. Every
+	// write of progress and teardown messages ignores its error.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	root := &cobra.Command{
 		Use:           "harness",
 		Short:         "Boot and drive a multi-site Mosaic federation world",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -49,39 +48,28 @@ func downCmd() *cobra.Command {
 		Short: "Stop the running world and remove its run directory, or clean up after a crashed one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			swept, err := sweepDead(cmd.Context(), os.Stdout)
+			if err != nil {
+				return err
+			}
 			st, err := readState()
-			var damaged *damagedState
-			if errors.As(err, &damaged) {
-				fmt.Println("removing a damaged state file; its world, if any, is not known")
-				return os.Remove(statePath())
+			if errors.Is(err, errNoWorld) && swept > 0 {
+				return nil
 			}
 			if err != nil {
 				return err
 			}
+			fmt.Printf("stopping the world (pid %d)…\n", st.Pid)
+			_ = syscall.Kill(st.Pid, syscall.SIGTERM)
+			deadline := time.Now().Add(45 * time.Second)
+			for st.ownerAlive() && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
 			if st.ownerAlive() {
-				fmt.Printf("stopping the world (pid %d)…\n", st.Pid)
-				_ = syscall.Kill(st.Pid, syscall.SIGTERM)
-				deadline := time.Now().Add(45 * time.Second)
-				for st.ownerAlive() && time.Now().Before(deadline) {
-					time.Sleep(100 * time.Millisecond)
-				}
-				if st.ownerAlive() {
-					_ = syscall.Kill(st.Pid, syscall.SIGKILL)
-				}
+				_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 			}
-			n, err := sweep(cmd.Context(), st.World.RunDir)
-			if n > 0 {
-				fmt.Printf("killed %d leftover process(es)\n", n)
-			}
-			if err != nil {
-				return fmt.Errorf("clean up after the world: %w", err)
-			}
-			// Guard against a state file that names some other folder.
-			if !strings.HasPrefix(filepath.Base(st.World.RunDir), "mosaic-run-") {
-				return fmt.Errorf("refusing to remove %q: not a harness run directory", st.World.RunDir)
-			}
-			if err := os.RemoveAll(st.World.RunDir); err != nil {
-				return fmt.Errorf("remove %s: %w", st.World.RunDir, err)
+			if err := removeWorld(cmd.Context(), os.Stdout, st.World.RunDir, "the world's"); err != nil {
+				return err
 			}
 			if err := os.Remove(statePath()); err != nil && !os.IsNotExist(err) {
 				return err
@@ -115,6 +103,16 @@ func printWorld(out io.Writer, st state) {
 		fmt.Fprintf(out, "  %s  config    %s\n", n, s.Config)
 		for _, u := range s.Users {
 			fmt.Fprintf(out, "  %s  user      %s  token %s\n", n, u.Email, u.Token)
+		}
+	}
+	if len(d.Grants) > 0 {
+		fmt.Fprintln(out, "\nFederated users (each reads only through the peer they own):")
+		for _, g := range d.Grants {
+			scope := "personal rows and teams"
+			if g.Personal {
+				scope = "personal rows only"
+			}
+			fmt.Fprintf(out, "  %s  source=federated:%s  →  %s at %s (%s)\n", g.Owner, g.OwnerPeer, g.Subject, g.Serving, scope)
 		}
 	}
 	fmt.Fprintln(out, "\nTry:")

@@ -50,6 +50,9 @@ func upCmd() *cobra.Command {
 		Short: "Boot the world, print how to use it, and keep it running until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := sweepDead(cmd.Context(), os.Stdout); err != nil {
+				return err
+			}
 			if err := refuseRunningWorld(); err != nil {
 				return err
 			}
@@ -63,7 +66,7 @@ func upCmd() *cobra.Command {
 			if f.detach {
 				return detach(f, gw)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopSignals...)
 			defer stop()
 			return runWorld(ctx, f, gw, os.Stdout, func() { fmt.Println("\nPress Ctrl-C to stop the world and remove it.") })
 		},
@@ -87,7 +90,7 @@ func superviseCmd() *cobra.Command {
 			// --detach` would never see EOF.
 			syscall.CloseOnExec(3)
 			report := os.NewFile(3, "report")
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopSignals...)
 			defer stop()
 			return runWorld(ctx, f, f.gatewayBin, report, func() { report.Close() })
 		},
@@ -97,8 +100,13 @@ func superviseCmd() *cobra.Command {
 	return cmd
 }
 
+// stopSignals all stop the world the same way, and the harness then exits 0: Ctrl-C,
+// `kill`, and a closed terminal (SIGHUP).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 // runWorld boots, records the state file, prints the sites table, calls ready, and
-// holds the world until ctx ends; then it tears everything down.
+// holds the world until ctx ends; then it tears everything down. A stop signal while
+// booting tears down what had started and is not an error either.
 func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer, ready func()) error {
 	bootCtx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -109,7 +117,12 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	if f.replicas < 1 || f.replicas > 8 {
 		return fmt.Errorf("--replicas %d: use 1 to 8", f.replicas)
 	}
+	runDir, err := newRunDir()
+	if err != nil {
+		return err
+	}
 	w, err := world.Up(bootCtx, world.Options{
+		RunDir:     runDir,
 		Replicas:   f.replicas,
 		Sites:      strings.Split(f.sites, ","),
 		Backend:    backend,
@@ -117,6 +130,13 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 		Progress:   out,
 		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
+	if err != nil {
+		_ = os.RemoveAll(runDir) // a world that failed before starting anything keeps it
+	}
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "harness: stopped while booting; what had started is removed")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -165,7 +185,7 @@ func detach(f *upFlags, gatewayBin string) error {
 	// Ctrl-C while the world boots stops the supervisor too, rather than leaving a
 	// world booting in a session of its own.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	go func() {
 		if _, ok := <-sigs; ok {
@@ -191,8 +211,8 @@ func refuseRunningWorld() error {
 	if errors.Is(err, errNoWorld) {
 		return nil
 	}
-	if err == nil && !st.ownerAlive() {
-		return fmt.Errorf("a previous world (pid %d) died without cleaning up: run `go run ./harness down` first", st.Pid)
+	if err == nil && !st.ownerAlive() { // sweepDead runs first: only when it failed
+		return fmt.Errorf("a previous world (pid %d) died and could not be swept: run `go run ./harness down`", st.Pid)
 	}
 	if err == nil {
 		return fmt.Errorf("a world is already running (pid %d, %s): `go run ./harness status` shows it, `go run ./harness down` stops it", st.Pid, st.World.RunDir)
