@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -157,11 +157,7 @@ func (l *Link) Restore() error {
 func (l *Link) removeToxic(name string) error {
 	err := l.proxy.RemoveToxic(name)
 	var apiErr *toxiproxy.ApiError
-	if err == nil || (errors.As(err, &apiErr) && apiErr.Status == 404) {
-		return nil
-	}
-	// The client wraps some answers without the typed error.
-	if strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "not found") {
+	if err == nil || (errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound) {
 		return nil
 	}
 	return l.errorf("remove toxic %s: %w", name, err)
