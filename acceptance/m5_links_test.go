@@ -75,6 +75,18 @@ var _ = Describe("The WAN link from home to work", Label("M5"), Serial, func() {
 		DeferCleanup(func() { Expect(l.Restore()).To(Succeed()) })
 	})
 
+	It("[H-10] slows home's calls to work by a round trip of 2·D with SetLatency(D), and Restore takes it off", Label("harness"), func(_ SpecContext) {
+		const d = 150 * time.Millisecond
+		homeListAll() // a kept-alive connection to work, so one request costs one round trip
+		Expect(l.SetLatency(d)).To(Succeed())
+		got, took := homeListAll()
+		Expect(got.Partial).To(BeFalse())
+		Expect(took).To(And(BeNumerically(">=", 2*d), BeNumerically("<", peerDeadline)))
+		Expect(l.Restore()).To(Succeed())
+		Eventually(func() time.Duration { _, took := homeListAll(); return took }).
+			WithTimeout(10 * time.Second).Should(BeNumerically("<", 2*d))
+	}, SpecTimeout(30*time.Second))
+
 	It("[M5-9] makes a peer slower than the deadline an error with code timeout while local rows answer in time", func(_ SpecContext) {
 		Expect(l.SetLatency(peerDeadline)).To(Succeed()) // a round trip costs twice the deadline
 		got, took := homeListAll()
