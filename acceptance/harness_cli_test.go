@@ -24,7 +24,7 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		By("refusing status and down when no world runs")
 		Expect(harness("status").ExitCode()).NotTo(Equal(0))
 
-		up := harness("up", "--detach", "--gateway-bin", the.GatewayBin)
+		up := harness("up", "--detach", "--gateway-bin", the.GatewayBin, "--wan-latency", "5ms")
 		Expect(up.ExitCode()).To(Equal(0))
 		Expect(up.Out).To(gbytes.Say("world ready in"))
 		DeferCleanup(func() { harness("down") })
@@ -60,6 +60,17 @@ var _ = Describe("The harness command", Label("harness"), func() {
 			Expect(s.FederationURL).To(HavePrefix("https://127.0.0.1:"))
 			Expect(call(http.MethodGet, s.APIURL+"/readyz", nil)).To(Equal(http.StatusOK), name)
 		}
+
+		By("putting home's peer behind a Toxiproxy link with --wan-latency")
+		Expect(d.Links).To(ConsistOf(And(HaveField("From", "home"), HaveField("To", "work"), HaveField("LatencyMS", int64(5)),
+			HaveField("Upstream", hostPort(d.Sites["work"].FederationURL)))))
+		Expect(d.Sites["work"].PublicURL).To(Equal("https://"+d.Links[0].Listen), "work's public URL is the link's")
+		var l struct {
+			Sources []struct{ Name, Status string } `json:"sources"`
+		}
+		Expect(call(http.MethodGet, d.Sites["home"].APIURL+"/api/v1/tasks?source=all", &l,
+			bearer(d.Sites["home"].Users[0].Token))).To(Equal(http.StatusOK))
+		Expect(l.Sources).To(ContainElement(And(HaveField("Name", "federated:work"), HaveField("Status", "ok"))))
 
 		var owner struct { // the harness's state file (package main's type)
 			Pid int `json:"pid"`

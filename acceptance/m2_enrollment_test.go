@@ -31,7 +31,7 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		Expect(g.SubjectUserID).To(Equal(userID(work, work.Users[0].Email)))
 		u, err := url.Parse(g.EnrollmentURL)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(u.Scheme + "://" + u.Host).To(Equal(work.FederationURL))
+		Expect(u.Scheme+"://"+u.Host).To(Equal(work.PublicURL), "the federation listener's public URL: the link's")
 		Expect(u.Path).To(Equal("/api/federation/v1/enroll"))
 		Expect(u.RawQuery).To(BeEmpty(), "no secret in the part an HTTP client sends")
 		q, _ := url.ParseQuery(u.Fragment)

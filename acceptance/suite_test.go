@@ -55,6 +55,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		GatewayBin: s.GatewayBin,
 		Progress:   GinkgoWriter,
 		KeepRunDir: os.Getenv("MOSAIC_KEEP_RUN_DIR") != "",
+		// Home reaches every serving site through a Toxiproxy link, at no latency,
+		// so that any spec can slow or cut it (SPEC §6a).
+		Links: true,
 		// Limits no parallel spec trips (SPEC §6a); specs of the limits make grants
 		// and gateways of their own.
 		GatewayOverrides: map[string]any{"federation": map[string]any{"rate_limit": map[string]any{
@@ -91,6 +94,10 @@ var _ = AfterEach(func() {
 		for _, l := range logs {
 			fmt.Fprintf(GinkgoWriter, "\n--- %s: %s (last lines)\n%s\n", name, filepath.Base(l), tail(l, 25))
 		}
+	}
+	if len(the.World.Links) > 0 {
+		l := filepath.Join(the.World.RunDir, world.ToxiproxyLog)
+		fmt.Fprintf(GinkgoWriter, "\n--- toxiproxy (last lines)\n%s\n", tail(l, 25))
 	}
 })
 

@@ -42,6 +42,7 @@ type result struct {
 func benchCmd() *cobra.Command {
 	var n int
 	var asJSON bool
+	var wan time.Duration
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Boot worlds of 2, 3 and 5 sites and measure boot, local vs federated lists, handshakes and fan-out (SPEC §8)",
@@ -51,7 +52,15 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results, err := bench(cmd.Context(), gw, n)
+			if wan < 0 || wan > time.Second {
+				return fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1s", wan)
+			}
+			var results []result
+			if wan > 0 {
+				results, err = benchWAN(cmd.Context(), gw, n, wan)
+			} else {
+				results, err = bench(cmd.Context(), gw, n)
+			}
 			if err != nil {
 				return err
 			}
@@ -76,6 +85,7 @@ func benchCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&n, "requests", 500, "requests per latency measurement")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&wan, "wan-latency", 0, "instead: measure through Toxiproxy links with this latency each way (SPEC §8's WAN lines)")
 	return cmd
 }
 

@@ -96,6 +96,10 @@ func printWorld(out io.Writer, st state) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, s.APIURL, s.FederationURL, s.CAURL, s.ValkeyURL)
 	}
 	tw.Flush()
+	for _, l := range d.Links {
+		fmt.Fprintf(out, "link %s→%s  %s → %s  (%dms each way, Toxiproxy %s, proxy %s)\n",
+			l.From, l.To, l.Listen, l.Upstream, l.LatencyMS, l.API, l.Proxy)
+	}
 	fmt.Fprintln(out, "\nThrow-away credentials of this run (printed by design):")
 	for _, n := range names {
 		s := d.Sites[n]

@@ -28,6 +28,9 @@ type upFlags struct {
 	detach   bool
 	timeout  time.Duration
 	replicas int
+	// wanLatency > 0 puts a Toxiproxy link with this latency each way before every
+	// serving site (SPEC §6a Links).
+	wanLatency time.Duration
 	// gatewayBin is a prebuilt gateway (default: build ./gateway into .cache/bin).
 	gatewayBin string
 }
@@ -37,10 +40,12 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.backend, "backend", "auto", "process, docker or auto (docker only when an engine answers)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 3*time.Minute, "give up booting after this long")
 	cmd.Flags().IntVar(&f.replicas, "replicas", 1, "gateways per serving site, sharing its PostgreSQL, Valkey and CA")
+	cmd.Flags().DurationVar(&f.wanLatency, "wan-latency", 0, "reach each serving site through a Toxiproxy link with this latency each way (a round trip costs twice)")
 }
 
 func (f *upFlags) args() []string {
-	return []string{"--sites", f.sites, "--backend", f.backend, "--timeout", f.timeout.String(), "--replicas", strconv.Itoa(f.replicas)}
+	return []string{"--sites", f.sites, "--backend", f.backend, "--timeout", f.timeout.String(), "--replicas", strconv.Itoa(f.replicas),
+		"--wan-latency", f.wanLatency.String()}
 }
 
 func upCmd() *cobra.Command {
@@ -117,6 +122,9 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	if f.replicas < 1 || f.replicas > 8 {
 		return fmt.Errorf("--replicas %d: use 1 to 8", f.replicas)
 	}
+	if f.wanLatency < 0 || f.wanLatency > time.Minute {
+		return fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1m", f.wanLatency)
+	}
 	runDir, err := newRunDir()
 	if err != nil {
 		return err
@@ -124,6 +132,8 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 	w, err := world.Up(bootCtx, world.Options{
 		RunDir:     runDir,
 		Replicas:   f.replicas,
+		Links:      f.wanLatency > 0,
+		WANLatency: f.wanLatency,
 		Sites:      strings.Split(f.sites, ","),
 		Backend:    backend,
 		GatewayBin: gatewayBin,

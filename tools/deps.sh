@@ -9,6 +9,7 @@
 #   valkey-server          bookworm-backports on bookworm; redis-server as fallback
 #   step-ca, step          built from tools/step (CGO_ENABLED=0) into .cache/bin
 #   golangci-lint          built from tools/lint into .cache/bin
+#   toxiproxy-server, -cli built from tools/toxiproxy into .cache/bin (the harness's links)
 #
 # apt runs with a private state directory (.cache/apt) whose sources are copies of this
 # machine's own apt sources plus the extra suites, so the machine's package lists stay as
@@ -176,7 +177,22 @@ build_tools() { # module-dir stamp-name packages...
 		echo "$want" >"$bin/.$name.stamp"
 	fi
 }
+# build_tool_as builds one tool package under a name of our choosing: go build names a
+# binary after its package's last element, and toxiproxy's are "server" and "cli".
+build_tool_as() { # module-dir binary-name package
+	local dir=$1 name=$2 pkg=$3
+	local want have=""
+	want=$(cat "$root/$dir/go.mod" "$root/$dir/go.sum" | sha256sum | cut -c1-16)
+	[ -f "$bin/.$name.stamp" ] && have=$(cat "$bin/.$name.stamp")
+	if [ "$want" != "$have" ] || [ ! -x "$bin/$name" ]; then
+		say "building $name from $dir"
+		(cd "$root/$dir" && CGO_ENABLED=0 go build -trimpath -o "$bin/$name" "$pkg") || die "building $name failed"
+		echo "$want" >"$bin/.$name.stamp"
+	fi
+}
 build_tools tools/step step github.com/smallstep/certificates/cmd/step-ca github.com/smallstep/cli/cmd/step
 build_tools tools/lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+build_tool_as tools/toxiproxy toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server
+build_tool_as tools/toxiproxy toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli
 
-say "ready: PostgreSQL $pg_major + pgvector, $(command -v valkey-server || command -v redis-server), step-ca, step, golangci-lint"
+say "ready: PostgreSQL $pg_major + pgvector, $(command -v valkey-server || command -v redis-server), step-ca, step, golangci-lint, toxiproxy-server"

@@ -33,6 +33,9 @@ type Backend interface {
 	// on addresses of the backend's choosing, overrides deep-merged into it (Merge).
 	// The world has checked the name and made the site's sealing key.
 	StartGateway(ctx context.Context, s *Site, name string, overrides map[string]any) (*Gateway, error)
+	// StartToxiproxy runs the world's Toxiproxy server (its API on a loopback port of
+	// the backend's choosing), logging to logPath, for the links (Options.Links).
+	StartToxiproxy(ctx context.Context, run Run, logPath string) (*Toxiproxy, error)
 
 	// GatewayCLI runs the gateway's admin CLI as site s's own gateway would (its
 	// config, its database, its CA), reading stdin when it is not nil, and returns
@@ -57,6 +60,8 @@ const (
 	KindPostgres Kind = "postgres"
 	KindValkey   Kind = "valkey"
 	KindGateway  Kind = "gateway"
+	// KindToxiproxy is the world's one Toxiproxy server, of no site.
+	KindToxiproxy Kind = "toxiproxy"
 )
 
 // Run is what a backend needs to know of the run a site belongs to.

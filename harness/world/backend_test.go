@@ -75,6 +75,12 @@ func (f *fakeBackend) StartGateway(_ context.Context, s *Site, name string, _ ma
 	svc, err := f.service(s, KindGateway, name)
 	return &Gateway{Service: svc, APIURL: "http://" + name, ConfigPath: s.Path(name + ".json")}, err
 }
+func (f *fakeBackend) StartToxiproxy(_ context.Context, run Run, _ string) (*Toxiproxy, error) {
+	svc := &fakeService{name: "toxiproxy", b: f, running: true}
+	f.record("start", svc.name)
+	// No Toxiproxy API behind a fake: a world with links fails right after it.
+	return &Toxiproxy{Service: svc, URL: "http://127.0.0.1:1"}, errors.New("no toxiproxy in the fake")
+}
 func (f *fakeBackend) GatewayCLI(_ context.Context, s *Site, stdin io.Reader, args ...string) ([]byte, error) {
 	f.record("cli", append([]string{s.Name}, args...)...)
 	if f.cli == nil {
@@ -236,5 +242,23 @@ func TestWorldImportsNoProcessCode(t *testing.T) {
 		if imp == "syscall" || imp == "os/exec" || strings.Contains(imp, "/internal/proc") || strings.Contains(imp, "/world/process") {
 			t.Errorf("harness/world imports %s", imp)
 		}
+	}
+}
+
+func TestLinksStartToxiproxyBeforeAnySiteAndFailCleanly(t *testing.T) {
+	b := &fakeBackend{}
+	opts := fakeOptions(t, b, "home", "work")
+	opts.Links = true
+	if _, err := Up(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "toxiproxy") {
+		t.Fatalf("Up = %v, want the fake's toxiproxy failure", err)
+	}
+	if got := b.calls[0]; got != "check step-ca postgres valkey gateway toxiproxy" {
+		t.Errorf("first call %q: Check must ask for Toxiproxy too", got)
+	}
+	if starts := b.recorded("start"); !slices.Equal(starts, []string{"toxiproxy"}) {
+		t.Errorf("started %v: the links come up before any site (a serving gateway's config names its link)", starts)
+	}
+	if stops := b.recorded("stop"); !slices.Equal(stops, []string{"toxiproxy"}) {
+		t.Errorf("stopped %v: a failed Toxiproxy start is torn down", stops)
 	}
 }

@@ -6,18 +6,23 @@ type Description struct {
 	RunDir string              `json:"run_dir"`
 	Sites  map[string]SiteInfo `json:"sites"`
 	Grants []Grant             `json:"grants"`
+	// Links are the Toxiproxy links between sites (Options.Links), if any.
+	Links []LinkInfo `json:"links,omitempty"`
 }
 
 // SiteInfo describes one site. users[0] is the site's federated demo user.
 type SiteInfo struct {
 	APIURL        string `json:"api_url"`
 	FederationURL string `json:"federation_url"`
-	CAURL         string `json:"ca_url"`
-	CARoot        string `json:"ca_root"`
-	PostgresURL   string `json:"postgres_url"`
-	ValkeyURL     string `json:"valkey_url"`
-	Config        string `json:"config"`
-	Users         []User `json:"users"`
+	// PublicURL is the site's federation.public_url, where its peers reach it: its
+	// inbound link's address when the world has links, else FederationURL.
+	PublicURL   string `json:"public_url"`
+	CAURL       string `json:"ca_url"`
+	CARoot      string `json:"ca_root"`
+	PostgresURL string `json:"postgres_url"`
+	ValkeyURL   string `json:"valkey_url"`
+	Config      string `json:"config"`
+	Users       []User `json:"users"`
 	// Replicas are the site's other gateways (harness up --replicas N).
 	Replicas []Replica `json:"replicas,omitempty"`
 
@@ -44,12 +49,19 @@ type User struct {
 // Describe returns the world's description.
 func (w *World) Describe() Description {
 	d := Description{RunDir: w.RunDir, Sites: map[string]SiteInfo{}, Grants: append([]Grant{}, w.Grants...)}
+	for _, l := range w.Links() {
+		d.Links = append(d.Links, l.Info())
+	}
 	for name, s := range w.Sites {
 		var replicas []Replica
 		for _, r := range s.Replicas {
 			replicas = append(replicas, Replica{APIURL: r.APIURL, FederationURL: r.FederationURL, Config: r.ConfigPath})
 		}
-		d.Sites[name] = SiteInfo{Replicas: replicas,
+		public := s.Gateway.FederationURL
+		if l := s.inboundLink(); l != nil {
+			public = l.URL()
+		}
+		d.Sites[name] = SiteInfo{Replicas: replicas, PublicURL: public,
 			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL,
 			CAURL: s.CA.URL, CARoot: s.CA.RootPath, PostgresURL: s.Postgres.URL,
 			ValkeyURL: s.Valkey.URL, Config: s.Gateway.ConfigPath, Users: append([]User{}, s.Users...),

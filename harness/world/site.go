@@ -132,11 +132,14 @@ func (s *Site) boot(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	gw, err := s.startGateway(ctx, "gateway", nil)
+	gw, err := s.startGateway(ctx, "gateway", s.linkOverrides())
 	if err != nil {
 		return fmt.Errorf("site %s: gateway: %w", s.Name, err)
 	}
 	s.Gateway = gw
+	if err := s.connectLink(gw); err != nil {
+		return fmt.Errorf("site %s: %w", s.Name, err)
+	}
 	w.progress("%-5s gateway ready at %s", s.Name, gw.APIURL)
 	if s.Name != w.Order[0] {
 		for i := 2; i <= w.opts.Replicas; i++ {

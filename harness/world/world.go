@@ -44,6 +44,10 @@ type Options struct {
 	// own overrides: the acceptance world raises the rate limits so that no parallel
 	// spec trips another's (specs of the limits use grants and gateways of their own).
 	GatewayOverrides map[string]any
+	// Links puts a Toxiproxy on the link from the requesting site to each serving site
+	// (SPEC §6a; link.go), each with WANLatency each way.
+	Links      bool
+	WANLatency time.Duration
 }
 
 // World is a booted set of sites.
@@ -59,9 +63,11 @@ type World struct {
 	backend Backend
 	start   time.Time
 
-	mu       sync.Mutex
-	services []tracked // every service started, in start order, for Down
-	downOnce sync.Once
+	mu        sync.Mutex
+	services  []tracked        // every service started, in start order, for Down
+	links     map[string]*Link // by proxy name (Options.Links)
+	toxiproxy *Toxiproxy
+	downOnce  sync.Once
 }
 
 // tracked is a service with the kind the world started it as, which is all Down needs
@@ -93,12 +99,23 @@ func Up(ctx context.Context, opts Options) (*World, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	if err := opts.Backend.Check(KindCA, KindPostgres, KindValkey, KindGateway); err != nil {
+	kinds := []Kind{KindCA, KindPostgres, KindValkey, KindGateway}
+	if opts.Links {
+		kinds = append(kinds, KindToxiproxy)
+	}
+	if err := opts.Backend.Check(kinds...); err != nil {
 		return nil, err
 	}
 	w := &World{RunDir: opts.RunDir, Sites: map[string]*Site{}, Order: opts.Sites,
-		opts: opts, backend: opts.Backend, start: start}
+		opts: opts, backend: opts.Backend, start: start, links: map[string]*Link{}}
 	w.progress("run directory %s (backend %s)", opts.RunDir, w.backend.Name())
+	if opts.Links {
+		// Before the sites: a serving gateway's config names its link's address.
+		if err := w.startLinks(ctx); err != nil {
+			w.Down()
+			return nil, err
+		}
+	}
 
 	errs := make([]error, len(opts.Sites))
 	var wg sync.WaitGroup

@@ -22,7 +22,7 @@ import (
 
 // Config says where the backend finds its programs.
 type Config struct {
-	// BinDir is searched before PATH for step-ca and step (callers pass
+	// BinDir is searched before PATH for step-ca, step and toxiproxy-server (callers pass
 	// world.DefaultBinDir(), where `make deps` puts them).
 	BinDir string
 	// PostgresBinDir overrides where initdb and postgres come from (default: the
@@ -50,7 +50,7 @@ func (b *Backend) Name() string { return "process" }
 
 // programs are the executables the backend runs, found once, and what is missing.
 type programs struct {
-	stepCA, step, postgres, initdb, valkey string
+	stepCA, step, postgres, initdb, valkey, toxiproxy string
 	// pgCred runs initdb and postgres as an unprivileged user when we are root.
 	pgCred *syscall.Credential
 	// missing says, per kind of service, why this host cannot run it.
@@ -63,7 +63,7 @@ func (b *Backend) programs() *programs {
 }
 
 // checkOrder is the order Check reports missing programs in, whatever order it is asked.
-var checkOrder = []world.Kind{world.KindPostgres, world.KindCA, world.KindValkey}
+var checkOrder = []world.Kind{world.KindPostgres, world.KindCA, world.KindValkey, world.KindToxiproxy}
 
 // Check fails when a program a kind of service needs is missing, so a world fails
 // before anything of it starts. The gateway binary comes from world.Options.
@@ -100,6 +100,8 @@ func findPrograms(cfg Config) programs {
 		}
 	}
 	p.missing[world.KindValkey] = err
+	p.toxiproxy, err = findBin(cfg.BinDir, "toxiproxy-server")
+	p.missing[world.KindToxiproxy] = err
 	return p
 }
 

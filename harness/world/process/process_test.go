@@ -54,6 +54,9 @@ func TestArgvBuilders(t *testing.T) {
 	if p := pairs(ca[2:]); p["--provisioner"] != world.FederationProvisioner || p["--password-file"] != "/s/ca.pass" {
 		t.Errorf("step ca init argv %v", ca)
 	}
+	if tp := pairs(toxiproxyArgs(8474)); tp["-host"] != "127.0.0.1" || tp["-port"] != "8474" {
+		t.Errorf("toxiproxy argv %v: its API on loopback only", tp)
+	}
 	jwk := jwkCreateArgs("/s/k.pub.json", "/s/k.key.json", "/s/prov.pass")
 	if !slices.Equal(jwk[:5], []string{"crypto", "jwk", "create", "/s/k.pub.json", "/s/k.key.json"}) ||
 		pairs(jwk[5:])["--password-file"] != "/s/prov.pass" {
@@ -113,7 +116,7 @@ func TestCheckNamesWhatIsMissingPerKind(t *testing.T) {
 	t.Setenv("PATH", empty)
 	b := New(Config{BinDir: empty, PostgresBinDir: empty})
 	for kind, want := range map[world.Kind]string{world.KindPostgres: "postgres not found", world.KindCA: "step-ca not found",
-		world.KindValkey: "neither valkey-server nor redis-server"} {
+		world.KindValkey: "neither valkey-server nor redis-server", world.KindToxiproxy: "toxiproxy-server not found"} {
 		if err := b.Check(kind); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check(%s) = %v, want %q", kind, err, want)
 		}
@@ -127,7 +130,7 @@ func TestCheckNamesWhatIsMissingPerKind(t *testing.T) {
 
 	// With every program present, nothing is missing.
 	bins, path := t.TempDir(), t.TempDir()
-	for dir, names := range map[string][]string{bins: {"postgres", "initdb", "step-ca", "step"}, path: {"redis-server"}} {
+	for dir, names := range map[string][]string{bins: {"postgres", "initdb", "step-ca", "step", "toxiproxy-server"}, path: {"redis-server"}} {
 		for _, n := range names {
 			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
 				t.Fatal(err)
@@ -136,10 +139,11 @@ func TestCheckNamesWhatIsMissingPerKind(t *testing.T) {
 	}
 	t.Setenv("PATH", path)
 	b = New(Config{BinDir: bins, PostgresBinDir: bins})
-	if err := b.Check(world.KindCA, world.KindPostgres, world.KindValkey, world.KindGateway); err != nil {
+	if err := b.Check(world.KindCA, world.KindPostgres, world.KindValkey, world.KindGateway, world.KindToxiproxy); err != nil {
 		t.Fatalf("Check with every program present: %v", err)
 	}
-	if p := b.programs(); p.valkey != filepath.Join(path, "redis-server") || p.step != filepath.Join(bins, "step") {
+	if p := b.programs(); p.valkey != filepath.Join(path, "redis-server") || p.step != filepath.Join(bins, "step") ||
+		p.toxiproxy != filepath.Join(bins, "toxiproxy-server") {
 		t.Errorf("programs %+v", p)
 	}
 }
