@@ -72,7 +72,8 @@ var _ = Describe("Tiers: refusing to start", Label("M1"), Serial, func() {
 		Expect(r.PGVector.Version).NotTo(BeEmpty())
 		Expect(r.Services).To(ConsistOf(
 			And(HaveField("Name", "postgres"), HaveField("Status", "up")),
-			And(HaveField("Name", "valkey"), HaveField("Status", "up"))))
+			And(HaveField("Name", "valkey"), HaveField("Status", "up")),
+			And(HaveField("Name", "step-ca"), HaveField("Status", "up"))))
 
 		By("stopping Valkey: a running gateway limits in memory, so yellow")
 		Expect(work.Valkey.Stop(ctx)).To(Succeed())

@@ -69,3 +69,39 @@ var _ = Describe("Certificate lifecycle", Label("M6", "security"), func() {
 		}
 	})
 })
+
+var _ = Describe("A CRL that cannot be refreshed", Label("M6", "security"), Serial, func() {
+	It("[M6-6] keeps the last one enforced, and doctor says yellow until the CA is back", func(ctx SpecContext) {
+		Expect(shared).NotTo(BeNil(), "Serial specs run on process 1, which owns the world")
+		work, ca := site("work"), shared.Site("work").CA
+		p := enrolledPeer(work, fullScope)
+		Expect(p.call(http.MethodGet, "/capabilities", nil, nil)).To(Equal(http.StatusOK))
+		revokeAtCA(work, p.serial())
+		refusal := func() string {
+			var e api.ErrorBody
+			p.call(http.MethodGet, "/capabilities", nil, &e)
+			return e.Error.Code
+		}
+		Eventually(refusal).WithTimeout(Timeouts.Readiness).WithPolling(200 * time.Millisecond).Should(Equal(api.CodeCertificateRevoked))
+
+		By("stopping step-ca: refreshes fail, the last CRL stays in force")
+		Expect(ca.Stop(ctx)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			if !ca.Running() {
+				Expect(ca.Start(ctx)).To(Succeed())
+			}
+		})
+		// Longer than the world's crl_refresh (2 s): at least one refresh fails meanwhile.
+		Consistently(refusal).WithTimeout(3 * time.Second).WithPolling(500 * time.Millisecond).Should(Equal(api.CodeCertificateRevoked))
+		_, err := send(http.MethodGet, work.FederationURL+"/api/federation/v1/capabilities", via(mtlsClient(work, &p.cert)))
+		Expect(err).To(MatchError(ContainSubstring("bad certificate")), "a new connection is still refused in the handshake")
+		s, report := doctor(work.Config)
+		Expect(s.ExitCode()).To(Equal(0), "yellow: the site serves")
+		Expect(report.Overall).To(Equal("yellow"))
+		Expect(report.Problems).To(ContainElement(ContainSubstring("does not serve its CRL")))
+
+		By("starting step-ca again: doctor is green")
+		Expect(ca.Start(ctx)).To(Succeed())
+		Eventually(func() string { _, r := doctor(work.Config); return r.Overall }).WithTimeout(Timeouts.Readiness).Should(Equal("green"))
+	}, SpecTimeout(Timeouts.Boot))
+})

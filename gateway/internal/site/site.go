@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,6 +33,7 @@ func Targets(cfg *config.Config) (tier.Targets, error) {
 	}
 	if cfg.Tier == config.TierFederated {
 		t.ValkeyURL = cfg.Valkey.URL
+		t.CAURL, t.CARoot = strings.TrimRight(cfg.CA.URL, "/"), cfg.CA.Root
 		if cfg.Valkey.URLFile != "" {
 			if t.ValkeyURL, err = config.ReadSecret(cfg.Valkey.URLFile); err != nil {
 				return t, fmt.Errorf("valkey.url_file: %w", err)

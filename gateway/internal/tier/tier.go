@@ -29,6 +29,8 @@ type Targets struct {
 	PostgresURL string // standalone and federated
 	ValkeyURL   string // federated
 	NeedVector  bool   // federated: pgvector must be usable
+	CAURL       string // federated: the site's step-ca, whose CRL the listeners enforce
+	CARoot      string // its root certificate (PEM file)
 }
 
 // Service is one probe's outcome.
@@ -75,6 +77,9 @@ func Check(ctx context.Context, t Targets) Report {
 		// A running gateway without Valkey limits in memory (degraded): yellow. It still
 		// refuses to start without it (Err).
 		run(true, func(ctx context.Context) (Service, []string) { return probeValkey(ctx, t.ValkeyURL) })
+	}
+	if t.CAURL != "" {
+		run(true, func(ctx context.Context) (Service, []string) { return probeCA(ctx, t.CAURL, t.CARoot) })
 	}
 	wg.Wait()
 	switch {
