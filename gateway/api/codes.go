@@ -84,6 +84,7 @@ const (
 	ReasonOK                = "ok"
 	ReasonCreated           = "created"
 	ReasonRevoked           = "revoked"
+	ReasonRemoved           = "removed"
 	ReasonEnrolled          = "enrolled"
 	ReasonConflict          = "conflict"
 	ReasonInvalidScope      = "invalid_scope"

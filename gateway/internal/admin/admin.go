@@ -33,6 +33,9 @@ type Federation interface {
 	Grants(ctx context.Context) ([]fedstore.Grant, error)
 	RevokeGrant(ctx context.Context, id, reason string) (fedstore.Grant, error)
 	AddToken(ctx context.Context, grantID string, tokenHash []byte, expiresAt time.Time) error
+	SetInboundPeerState(ctx context.Context, name, state string) (fedstore.Peer, []string, error)
+	RemoveOutboundPeer(ctx context.Context, ownerUserID, name string) (fedstore.Peer, error)
+	ReplaceOutboundPeer(ctx context.Context, p fedstore.Peer) error
 }
 
 // Users resolves the site's users (store.Store).

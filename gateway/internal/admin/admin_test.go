@@ -109,6 +109,36 @@ func (f *fakeFed) AddToken(_ context.Context, grantID string, hash []byte, _ tim
 	return nil
 }
 
+func (f *fakeFed) SetInboundPeerState(_ context.Context, name, state string) (fedstore.Peer, []string, error) {
+	p, ok := f.inbound[name]
+	if !ok {
+		return p, nil, fedstore.ErrNotFound
+	}
+	p.State = state
+	f.inbound[name] = p
+	return p, nil, nil
+}
+
+func (f *fakeFed) RemoveOutboundPeer(_ context.Context, owner, name string) (fedstore.Peer, error) {
+	for i, p := range f.outbound {
+		if p.OwnerUserID == owner && p.Name == name {
+			f.outbound = append(f.outbound[:i], f.outbound[i+1:]...)
+			return p, nil
+		}
+	}
+	return fedstore.Peer{}, fedstore.ErrNotFound
+}
+
+func (f *fakeFed) ReplaceOutboundPeer(_ context.Context, p fedstore.Peer) error {
+	for i, old := range f.outbound {
+		if old.ID == p.ID && old.OwnerUserID == p.OwnerUserID {
+			f.outbound[i] = p
+			return nil
+		}
+	}
+	return fedstore.ErrNotFound
+}
+
 // fakeUsers knows one user.
 type fakeUsers struct{ user store.User }
 
@@ -381,5 +411,43 @@ func TestAuditListRefusesBadFilters(t *testing.T) {
 	}
 	if _, err := a.AuditVerify(context.Background(), "12:nothex"); err == nil || !strings.Contains(err.Error(), "--since-head") {
 		t.Errorf("a malformed head: %v", err)
+	}
+}
+
+// --replace swaps a new enrollment into the existing row (its key sealed to that row),
+// and is refused, before the token is spent, when there is nothing to replace; adding
+// an existing name without it says to use it.
+func TestAddPeerReplace(t *testing.T) {
+	ctx := context.Background()
+	a, fed, _ := newAdmin(t)
+	good := enrollment.URL("https://work.example:8443", "met_secret", []byte("root der"))
+	a.Enroller = fakeEnroller{grantID: uuid.NewString()}
+	req := AddPeerRequest{URL: good, Name: "work", LocalUser: ada.Email, Replace: true}
+	if _, err := a.AddPeer(ctx, req); err == nil || !strings.Contains(err.Error(), "no peer named") {
+		t.Fatalf("--replace without a peer: %v", err)
+	}
+	req.Replace = false
+	first, err := a.AddPeer(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddPeer(ctx, req); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("adding an existing name does not point at --replace: %v", err)
+	}
+	newGrant := uuid.NewString()
+	a.Enroller = fakeEnroller{grantID: newGrant}
+	req.Replace = true
+	second, err := a.AddPeer(ctx, req)
+	if err != nil || second.ID != first.ID || second.GrantID != newGrant || len(fed.outbound) != 1 {
+		t.Fatalf("replace: %+v %v (%d peers)", second, err, len(fed.outbound))
+	}
+	if v, err := a.VerifyPeer(ctx, "work", ada.Email); err != nil || !v.KeyMatches {
+		t.Errorf("the replaced key does not open for its row: %+v %v", v, err)
+	}
+	if _, err := a.RemovePeer(ctx, "work", ada.Email); err != nil || len(fed.outbound) != 0 {
+		t.Errorf("remove: %v, %d peers left", err, len(fed.outbound))
+	}
+	if _, err := a.RemovePeer(ctx, "work", ada.Email); err == nil {
+		t.Error("removing a peer twice succeeded")
 	}
 }

@@ -24,6 +24,9 @@ type AddPeerRequest struct {
 	URL       string // the enrollment URL (it holds the token: never quoted in an error)
 	Name      string // what the local user calls the remote site
 	LocalUser string // email or id of the local user who owns the peer
+	// Replace swaps a fresh enrollment into the user's existing peer of that name,
+	// once the new one succeeded (the old certificate stays until then).
+	Replace bool
 }
 
 // AddPeer enrolls at a remote site: it pins the site's root by the URL's fingerprint,
@@ -40,10 +43,14 @@ func (a *Admin) AddPeer(ctx context.Context, req AddPeerRequest) (api.PeerAdded,
 	if a.Keys == nil {
 		return api.PeerAdded{}, errors.New("sealing_key_file: no sealing keys to keep the peer's key with")
 	}
-	switch _, err := a.Fed.OutboundPeer(ctx, owner, req.Name); {
-	case err == nil:
-		return api.PeerAdded{}, fmt.Errorf("--name: %s already has a peer named %q", req.LocalUser, req.Name)
-	case !errors.Is(err, fedstore.ErrNotFound): // before the token is spent, not after
+	// Before the token is spent, not after.
+	existing, err := a.Fed.OutboundPeer(ctx, owner, req.Name)
+	switch {
+	case err == nil && !req.Replace:
+		return api.PeerAdded{}, fmt.Errorf("--name: %s already has a peer named %q: add --replace to swap in this enrollment", req.LocalUser, req.Name)
+	case errors.Is(err, fedstore.ErrNotFound) && req.Replace:
+		return api.PeerAdded{}, fmt.Errorf("--replace: %s has no peer named %q to replace: drop --replace to add it", req.LocalUser, req.Name)
+	case err != nil && !errors.Is(err, fedstore.ErrNotFound):
 		return api.PeerAdded{}, err
 	}
 	inv, err := enrollment.Parse(req.URL)
@@ -67,6 +74,9 @@ func (a *Admin) AddPeer(ctx context.Context, req AddPeerRequest) (api.PeerAdded,
 		return api.PeerAdded{}, err
 	}
 	id := uuid.NewString()
+	if req.Replace {
+		id = existing.ID // the key is sealed to the row it is stored in
+	}
 	sealed, err := peers.SealKey(a.Keys, id, owner, der)
 	if err != nil {
 		return api.PeerAdded{}, err
@@ -74,7 +84,14 @@ func (a *Admin) AddPeer(ctx context.Context, req AddPeerRequest) (api.PeerAdded,
 	p := fedstore.Peer{ID: id, Name: req.Name, OwnerUserID: owner, URL: inv.Base, GrantID: enrolled.GrantID, KeySealed: sealed,
 		CARootPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})),
 		CertPEM:   enrolled.CertPEM, ChainPEM: enrolled.ChainPEM}
-	if err := a.Fed.AddOutboundPeer(ctx, p); err != nil {
+	store, action := a.Fed.AddOutboundPeer, "peer.add"
+	if req.Replace {
+		store, action = a.Fed.ReplaceOutboundPeer, "peer.replace"
+	}
+	if err := store(ctx, p); err != nil {
+		return api.PeerAdded{}, err
+	}
+	if err := a.audit(ctx, action, api.OutcomeAllowed, api.ReasonEnrolled, "", id, "name "+req.Name); err != nil {
 		return api.PeerAdded{}, err
 	}
 	return api.PeerAdded{Peer: req.Name, ID: id, State: "active", URL: inv.Base, GrantID: enrolled.GrantID,
@@ -112,4 +129,26 @@ func (fedclientEnroller) FetchRoot(ctx context.Context, inv enrollment.Invitatio
 
 func (fedclientEnroller) Enroll(ctx context.Context, inv enrollment.Invitation, root *x509.Certificate) (*fedclient.Enrolled, error) {
 	return fedclient.Enroll(ctx, inv, root)
+}
+
+// RemovePeer deletes a local user's outbound peer with its certificate and sealed key.
+// The grant at the other site stays until its administrator revokes it.
+func (a *Admin) RemovePeer(ctx context.Context, name, localUser string) (api.Peer, error) {
+	owner, err := a.userID(ctx, localUser)
+	if err != nil {
+		return api.Peer{}, fmt.Errorf("--local-user: %w", err)
+	}
+	p, err := a.Fed.RemoveOutboundPeer(ctx, owner, name)
+	if errors.Is(err, fedstore.ErrNotFound) {
+		return api.Peer{}, fmt.Errorf("%s has no peer named %q (see `federation peer list`)", localUser, name)
+	}
+	if err != nil {
+		return api.Peer{}, err
+	}
+	if err := a.audit(ctx, "peer.remove", api.OutcomeAllowed, api.ReasonRemoved, "", p.ID, "name "+name); err != nil {
+		return api.Peer{}, err
+	}
+	out := peerOf(p)
+	out.State = "removed"
+	return out, nil
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -147,4 +148,32 @@ func (a *Admin) RevokeGrant(ctx context.Context, id, reason string) (api.Grant, 
 		return api.Grant{}, err
 	}
 	return grantOf(g), nil
+}
+
+// SetPeerState suspends, resumes or revokes an inbound peer ("suspended", "active",
+// "revoked"). The guard reads the peer's state on every request, so it applies to the
+// next one; revoking also revokes every grant of the peer and, through the sweeper,
+// their certificates at the CA.
+func (a *Admin) SetPeerState(ctx context.Context, name, state string) (api.Peer, error) {
+	action := map[string]string{"suspended": "peer.suspend", "active": "peer.resume", "revoked": "peer.revoke"}[state]
+	if action == "" {
+		return api.Peer{}, fmt.Errorf("no such peer state %q", state)
+	}
+	p, grants, err := a.Fed.SetInboundPeerState(ctx, name, state)
+	if errors.Is(err, fedstore.ErrNotFound) {
+		return api.Peer{}, fmt.Errorf("no inbound peer named %q (see `federation peer list`)", name)
+	}
+	if err != nil {
+		_ = a.audit(ctx, action, api.OutcomeDenied, api.ReasonInvalidTransition, "", p.ID, "name "+name)
+		return api.Peer{}, err
+	}
+	if err := a.audit(ctx, action, api.OutcomeAllowed, api.ReasonOK, "", p.ID, "name "+name); err != nil {
+		return api.Peer{}, err
+	}
+	for _, g := range grants {
+		if err := a.audit(ctx, "grant.revoke", api.OutcomeAllowed, api.ReasonRevoked, g, p.ID, "peer revoked"); err != nil {
+			return api.Peer{}, err
+		}
+	}
+	return peerOf(p), nil
 }

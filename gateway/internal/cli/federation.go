@@ -81,7 +81,8 @@ func federationCmd(g *globals) *cobra.Command {
 	grant := &cobra.Command{Use: "grant", Short: "Grants: one subject user, a scope, a row cap"}
 	token := &cobra.Command{Use: "token", Short: "Enrollment tokens"}
 	auditCmd := &cobra.Command{Use: "audit", Short: "The federation audit log"}
-	peer.AddCommand(peerCreateCmd(g), peerListCmd(g), peerAddCmd(g), peerVerifyCmd(g))
+	peer.AddCommand(peerCreateCmd(g), peerListCmd(g), peerAddCmd(g), peerVerifyCmd(g), peerRemoveCmd(g))
+	peer.AddCommand(peerStateCmds(g)...)
 	grant.AddCommand(grantCreateCmd(g), grantListCmd(g), grantShowCmd(g), grantRevokeCmd(g))
 	token.AddCommand(tokenCreateCmd(g))
 	auditCmd.AddCommand(auditListCmd(g), auditHeadCmd(g), auditVerifyCmd(g))
@@ -343,6 +344,7 @@ func peerAddCmd(g *globals) *cobra.Command {
 		})}
 	c.Flags().StringVar(&req.Name, "name", "", "what to call the remote site")
 	c.Flags().StringVar(&req.LocalUser, "local-user", "", "the local user who owns this peer (email or id)")
+	c.Flags().BoolVar(&req.Replace, "replace", false, "swap this enrollment into the user's existing peer of that name, once it succeeded")
 	jsonFlag(c, &asJSON)
 	must(c.MarkFlagRequired("name"))
 	must(c.MarkFlagRequired("local-user"))

@@ -23,7 +23,9 @@ const (
 
 type oneGrant fedstore.Grant
 
-func (g oneGrant) GuardGrant(context.Context, string) (fedstore.Grant, error) { return fedstore.Grant(g), nil }
+func (g oneGrant) GuardGrant(context.Context, string) (fedstore.Grant, error) {
+	return fedstore.Grant(g), nil
+}
 
 type revokedSerials map[string]bool
 
