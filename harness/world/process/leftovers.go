@@ -76,15 +76,48 @@ func StartTime(pid int) uint64 {
 	return t
 }
 
-// CPU is the processor time every process of a run has used so far, including its
-// children that have exited (PostgreSQL's backends): the difference across a
-// measurement is what the world spent on it, the figure a noisy machine disturbs least.
+// CPU is the processor time every process of a run has used so far, its children
+// included, live or exited: the difference across a measurement is what the world
+// spent on it, the figure a noisy machine disturbs least. Children count by descent
+// from a tagged process, since PostgreSQL's backends overwrite their environment
+// (their process title lives there) and lose the tag.
 func CPU(runDir string) time.Duration {
-	var total time.Duration
+	tagged := map[int]bool{}
 	for _, pid := range Pids(runDir) {
+		tagged[pid] = true
+	}
+	parents := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if ppid, err := proc.Parent(pid); err == nil {
+				parents[pid] = ppid
+			}
+		}
+	}
+	var total time.Duration
+	for pid := range parents {
+		if !descends(pid, tagged, parents) {
+			continue
+		}
 		if own, reaped, err := proc.CPU(pid); err == nil {
 			total += own + reaped
 		}
 	}
 	return total
+}
+
+// descends reports whether pid is, or descends from, a tagged process.
+func descends(pid int, tagged map[int]bool, parents map[int]int) bool {
+	for range len(parents) + 1 { // a bound, in case the table is inconsistent
+		if tagged[pid] {
+			return true
+		}
+		ppid, ok := parents[pid]
+		if !ok || ppid <= 1 || ppid == pid {
+			return false
+		}
+		pid = ppid
+	}
+	return false
 }

@@ -121,6 +121,15 @@ func CPU(pid int) (own, reaped time.Duration, err error) {
 	return time.Duration(f[0]+f[1]) * tick, time.Duration(f[2]+f[3]) * tick, nil
 }
 
+// Parent is a process's parent pid (field 4 of /proc/<pid>/stat).
+func Parent(pid int) (int, error) {
+	f, err := statFields(pid, 4)
+	if err != nil {
+		return 0, err
+	}
+	return int(f[0]), nil
+}
+
 // statFields reads numeric fields of /proc/<pid>/stat by their number in proc(5).
 func statFields(pid int, numbers ...int) ([]uint64, error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
