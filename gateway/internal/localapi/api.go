@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,13 +140,12 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 		if single { // a cursor belongs to one source
 			req.Cursor = opts.Cursor
 		}
-		list := func(ctx context.Context, p fedclient.Peer) ([]map[string]any, string, error) {
-			res, err := p.List(ctx, resource, req)
-			return res.Items, res.NextCursor, err
+		list := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
+			return p.List(ctx, resource, req)
 		}
 		for _, res := range a.fanOut(r.Context(), peers, "list", resource, list) {
 			resp.Sources = append(resp.Sources, res.status)
-			if res.status.Status != "ok" {
+			if res.status.Status == "error" {
 				resp.Partial = true
 				continue
 			}
@@ -193,9 +193,9 @@ type peerResult struct {
 	next   string
 }
 
-// peerCall is one peer's part of a fan-out (a list or a search): its items as the
-// peer sent them and, for a list, its cursor.
-type peerCall func(ctx context.Context, p fedclient.Peer) (items []map[string]any, next string, err error)
+// peerCall is one peer's part of a fan-out (a list or a search): its items, decoded
+// and checked by the transport, and for a list its cursor.
+type peerCall func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error)
 
 // fanOut makes one call to every peer in parallel, each within PeerDeadline, and tags
 // each item with its source. A failure becomes that peer's status (its reason code
@@ -207,7 +207,7 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			name := "federated:" + p.Name()
+			name := fedclient.SourceOf(p.Name())
 			defer func() {
 				// A peer's answer must never take the process down: whatever slipped
 				// past the transport's checks makes that source an error.
@@ -218,22 +218,35 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource
 			}()
 			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
 			defer cancel()
-			got, next, err := call(pctx, p)
+			got, err := call(pctx, p)
 			if err != nil {
 				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: fedclient.Code(err)}}
 				a.cfg.Log.Warn("peer call failed", "peer", p.Name(), "verb", verb, "resource", resource, "code", fedclient.Code(err))
 				return
 			}
-			items := make([]any, len(got))
-			for j, it := range got {
-				it["_source"] = name
-				items[j] = it
+			items := make([]any, len(got.Items))
+			for j, it := range got.Items {
+				items[j] = api.WithSource(it, name)
 			}
-			out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "ok"}, items: items, next: next}
+			out[i] = peerResult{status: sourceStatus(name, got.Served), items: items, next: got.NextCursor}
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// sourceStatus is a peer's status in the answer: ok, or stale when a stage answered
+// from an old entry because the peer failed; a cached or stale answer says its age.
+func sourceStatus(name string, s fedclient.Served) api.SourceStatus {
+	st := api.SourceStatus{Name: name, Status: "ok", Cached: s.Cached}
+	if s.Stale {
+		st.Status = "stale"
+	}
+	if s.Cached || s.Stale {
+		age := math.Round(s.Age.Seconds()*1000) / 1000
+		st.AgeS = &age
+	}
+	return st
 }
 
 func listOptions(q map[string][]string) (store.ListOptions, error) {
@@ -306,8 +319,7 @@ func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p fedclient.Peer
 	var pe *fedclient.PeerError
 	switch {
 	case err == nil:
-		item["_source"] = "federated:" + p.Name()
-		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: item})
+		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: api.WithSource(item, fedclient.SourceOf(p.Name()))})
 	case errors.As(err, &pe) && (pe.Status == http.StatusNotFound || pe.Status == http.StatusForbidden):
 		kind := errs.NotFound
 		if pe.Status == http.StatusForbidden {
