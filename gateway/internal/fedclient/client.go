@@ -240,3 +240,35 @@ func safeCode(c string) string {
 	}
 	return c
 }
+
+// transportCodes are the reasons of a call that got no answer from the peer at all.
+var transportCodes = map[string]bool{api.CodeTimeout: true, api.CodeUnreachable: true,
+	api.CodeReadFailed: true, api.CodeTLSVerificationFailed: true}
+
+// Failure reports whether err is what a circuit breaker counts (SPEC §6c): a
+// transport error, a timeout or a 5xx — not a 4xx, not a 429, not a cancelled call.
+func Failure(err error) bool {
+	var pe *PeerError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if pe.Status == 0 {
+		return transportCodes[pe.Code]
+	}
+	return pe.Status >= 500
+}
+
+// Unavailable reports whether err leaves the peer's last answer the best there is:
+// a Failure, a 429, or a breaker that is open (peer_unavailable). A stale cache
+// entry may answer for these, never for a refusal.
+func Unavailable(err error) bool {
+	var pe *PeerError
+	return Failure(err) || (errors.As(err, &pe) &&
+		(pe.Status == http.StatusTooManyRequests || (pe.Status == 0 && pe.Code == api.CodePeerUnavailable)))
+}
+
+// Denied reports whether the peer refused our certificate or grant (401 or 403).
+func Denied(err error) bool {
+	var pe *PeerError
+	return errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	Log      *slog.Logger
 	// Peers finds the caller's outbound peers (nil outside the federated tier).
 	Peers Peers
+	// PeerTimeout bounds each peer's answer (federation.peer_timeout; 0:
+	// DefaultPeerTimeout).
+	PeerTimeout time.Duration
 }
 
 // Peers is the requesting side's view of federation: a local user's own peers only.
@@ -46,9 +50,29 @@ type Peers interface {
 	Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error)
 }
 
-// PeerDeadline bounds each peer's answer in a fan-out: a slow peer makes the answer
-// partial, never late.
-const PeerDeadline = 3 * time.Second
+// DefaultPeerTimeout bounds each peer's answer in a fan-out unless configured: a slow
+// peer makes the answer partial, never late.
+const DefaultPeerTimeout = 3 * time.Second
+
+func (a *API) peerTimeout() time.Duration {
+	if a.cfg.PeerTimeout > 0 {
+		return a.cfg.PeerTimeout
+	}
+	return DefaultPeerTimeout
+}
+
+// peerContext is the context of a request's peer calls: the caller's
+// "Cache-Control: no-cache" makes them skip the cache (a live answer or an error).
+func peerContext(r *http.Request) context.Context {
+	for _, v := range r.Header.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-cache") {
+				return peercache.WithNoCache(r.Context())
+			}
+		}
+	}
+	return r.Context()
+}
 
 // API is the requesting side's HTTP API (SPEC §6 "Requesting side").
 type API struct{ cfg Config }
@@ -143,7 +167,7 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 		list := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
 			return p.List(ctx, resource, req)
 		}
-		for _, res := range a.fanOut(r.Context(), peers, "list", resource, list) {
+		for _, res := range a.fanOut(peerContext(r), peers, "list", resource, list) {
 			resp.Sources = append(resp.Sources, res.status)
 			if res.status.Status == "error" {
 				resp.Partial = true
@@ -197,7 +221,7 @@ type peerResult struct {
 // and checked by the transport, and for a list its cursor.
 type peerCall func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error)
 
-// fanOut makes one call to every peer in parallel, each within PeerDeadline, and tags
+// fanOut makes one call to every peer in parallel, each within the peer timeout, and tags
 // each item with its source. A failure becomes that peer's status (its reason code
 // only, never its message) and nothing else.
 func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource string, call peerCall) []peerResult {
@@ -216,7 +240,7 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource
 					a.cfg.Log.Error("peer answer could not be handled", "peer", p.Name(), "verb", verb, "resource", resource)
 				}
 			}()
-			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
+			pctx, cancel := context.WithTimeout(ctx, a.peerTimeout())
 			defer cancel()
 			got, err := call(pctx, p)
 			if err != nil {
@@ -313,7 +337,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 // getRemote fetches one row from a peer: the peer's 404 and 403 pass through as
 // statuses; anything else is 502 with the peer's reason code.
 func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p fedclient.Peer, resource, id string) {
-	ctx, cancel := context.WithTimeout(r.Context(), PeerDeadline)
+	ctx, cancel := context.WithTimeout(peerContext(r), a.peerTimeout())
 	defer cancel()
 	item, err := p.Get(ctx, resource, id)
 	var pe *fedclient.PeerError

@@ -69,7 +69,7 @@ func (a *API) searchSources(r *http.Request) (api.ListResponse, error) {
 		// never more than asked, whatever a stage let through
 		return fedclient.ListResult{Items: res.Items[:min(len(res.Items), req.Limit)], Served: res.Served}, err
 	}
-	for _, res := range a.fanOut(r.Context(), peers, "search", resource, search) {
+	for _, res := range a.fanOut(peerContext(r), peers, "search", resource, search) {
 		resp.Sources = append(resp.Sources, res.status)
 		if res.status.Status == "error" {
 			resp.Partial = true
