@@ -1,7 +1,7 @@
 // Package peercache is the requesting side's cache of peer answers (SPEC §6c): in
 // memory only, bounded in bytes, keyed by local user, peer, grant and a canonical
 // encoding of the request. A fresh entry answers without a call; identical
-// concurrent requests share one call; when the peer fails for a reason that is not a
+// concurrent requests share one call (unless fresh hits are off); when the peer fails for a reason that is not a
 // refusal, an entry younger than the staleness bound answers as stale. A 401 or 403
 // drops the peer's entries.
 package peercache
@@ -149,7 +149,12 @@ func (c *Cache) answer(ctx context.Context, o Owner, verb, resource string, body
 	if have && age < c.cfg.TTL {
 		return old, fedclient.Served{Cached: true, Age: age}, nil
 	}
-	e, err := c.collapse(ctx, k, call)
+	var e entry
+	if c.cfg.TTL > 0 {
+		e, err = c.collapse(ctx, k, call)
+	} else { // fresh hits off: every request sees its own live answer
+		e, err = c.fetch(ctx, k, call)
+	}
 	if err != nil && have && age <= c.cfg.MaxStaleness && fedclient.Unavailable(err) {
 		return old, fedclient.Served{Stale: true, Age: c.now().Sub(old.at)}, nil
 	}

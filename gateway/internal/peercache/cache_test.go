@@ -293,10 +293,16 @@ func TestKeysIsolateUsersGrantsAndRequests(t *testing.T) {
 	}
 }
 
-// Identical concurrent requests share one call, even with fresh hits off; another
-// user's identical request does not share it.
+// Identical concurrent requests share one call; another user's identical request
+// does not share it. With fresh hits off (ttl 0) each makes its own.
 func TestConcurrentIdenticalRequestsShareOneCall(t *testing.T) {
-	c := New(Config{TTL: 0, MaxStaleness: time.Minute, MaxBytes: 1 << 20})
+	for ttl, want := range map[time.Duration]int{time.Second: 2, 0: 9} {
+		concurrent(t, ttl, want)
+	}
+}
+
+func concurrent(t *testing.T, ttl time.Duration, want int) {
+	c := New(Config{TTL: ttl, MaxStaleness: time.Minute, MaxBytes: 1 << 20})
 	synctest.Test(t, func(t *testing.T) {
 		peer := &fakePeer{release: make(chan struct{})}
 		bob := Owner{UserID: "bob", PeerID: alice.PeerID, GrantID: alice.GrantID}
@@ -315,8 +321,8 @@ func TestConcurrentIdenticalRequestsShareOneCall(t *testing.T) {
 			})
 		}
 		synctest.Wait() // every caller is waiting on a call
-		if n := peer.count(); n != 2 {
-			t.Errorf("%d calls in flight, want 2 (alice's eight share one; bob's is his own)", n)
+		if n := peer.count(); n != want {
+			t.Errorf("ttl %v: %d calls in flight, want %d (alice's eight share one unless ttl is 0; bob's is his own)", ttl, n, want)
 		}
 		close(peer.release)
 		wg.Wait()
