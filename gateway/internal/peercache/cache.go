@@ -9,6 +9,7 @@ package peercache
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -34,6 +35,12 @@ type Cache struct {
 	entries *otter.Cache[key, entry]
 	flight  singleflight.Group
 	now     func() time.Time
+
+	// drops counts DropPeer and DropAll calls: an answer whose call began before a
+	// drop is not kept (a call in flight when a peer was revoked must not refill it).
+	// The write lock orders a drop against every keep.
+	mu    sync.RWMutex
+	drops uint64
 }
 
 // key is one request of one user to one peer under one grant. The peer is apart so
@@ -67,6 +74,9 @@ func (c *Cache) Wrap(p fedclient.Peer, o Owner) fedclient.Peer { return stage{Pe
 
 // DropPeer drops every entry of a peer (by its row id).
 func (c *Cache) DropPeer(peerID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drops++
 	var drop []key
 	for k := range c.entries.Keys() {
 		if k.peer == peerID {
@@ -79,7 +89,12 @@ func (c *Cache) DropPeer(peerID string) {
 }
 
 // DropAll drops every entry.
-func (c *Cache) DropAll() { c.entries.InvalidateAll() }
+func (c *Cache) DropAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drops++
+	c.entries.InvalidateAll()
+}
 
 type noCacheKey struct{}
 
@@ -191,13 +206,20 @@ func (c *Cache) collapse(ctx context.Context, k key, call func(context.Context) 
 // fetch calls the peer and keeps its answer, or drops the peer's entries on a
 // refusal.
 func (c *Cache) fetch(ctx context.Context, k key, call func(context.Context) (entry, error)) (entry, error) {
+	c.mu.RLock()
+	began := c.drops
+	c.mu.RUnlock()
 	e, err := call(ctx)
 	switch {
 	case fedclient.Denied(err):
 		c.DropPeer(k.peer)
 	case err == nil && (c.cfg.TTL > 0 || c.cfg.MaxStaleness > 0):
 		e.at, e.size = c.now(), weigh(k, e)
-		c.entries.Set(k, e)
+		c.mu.RLock()
+		if c.drops == began {
+			c.entries.Set(k, e)
+		}
+		c.mu.RUnlock()
 	}
 	return e, err
 }

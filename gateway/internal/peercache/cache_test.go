@@ -367,3 +367,24 @@ func TestEntriesAreBoundedInBytes(t *testing.T) {
 		t.Errorf("weighted size %d over the bound", w)
 	}
 }
+
+// A call in flight when the peer's entries are dropped (a revocation, a 403 to
+// another request) does not refill the cache with its answer.
+func TestACallInFlightAcrossADropIsNotKept(t *testing.T) {
+	c := New(Config{TTL: time.Minute, MaxStaleness: time.Hour, MaxBytes: 1 << 20})
+	synctest.Test(t, func(t *testing.T) {
+		peer := &fakePeer{release: make(chan struct{})}
+		done := make(chan error)
+		go func() { _, err := c.Wrap(peer, alice).List(ctx, "tasks", req); done <- err }()
+		synctest.Wait()
+		c.DropPeer(alice.PeerID)
+		close(peer.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		peer.release = nil
+		if res, _ := c.Wrap(peer, alice).List(ctx, "tasks", req); res.Cached {
+			t.Error("an answer begun before the drop was kept")
+		}
+	})
+}
