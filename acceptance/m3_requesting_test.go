@@ -146,7 +146,10 @@ var _ = Describe("A peer going down mid-fan-out", Label("M3"), Serial, func() {
 		Expect(gw.Kill()).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(gw.Start(ctx)).To(Succeed()) })
 		var l api.ListOf[map[string]any]
-		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", &l, bearer(home.Users[0].Token))).To(Equal(http.StatusOK))
+		// no-cache: another spec's entry would answer as stale (M5-2); this one is
+		// about a peer without one.
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=all", &l, bearer(home.Users[0].Token),
+			header("Cache-Control", "no-cache"))).To(Equal(http.StatusOK))
 		Expect(l.Partial).To(BeTrue())
 		Expect(l.Items).NotTo(BeEmpty())
 		for _, it := range l.Items {

@@ -373,7 +373,11 @@ var _ = Describe("Search with a peer down", Label("M4"), Serial, func() {
 		gw := shared.Site("work").Gateway
 		Expect(gw.Kill()).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(gw.Start(ctx)).To(Succeed()) })
-		res := localSearch(home.APIURL, home.Users[0].Token, "resource=notes&q=the&source=all")
+		// no-cache: another spec's entry would answer as stale (M5-2); this one is
+		// about a peer without one.
+		var res api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/search?resource=notes&q=the&source=all", &res,
+			bearer(home.Users[0].Token), header("Cache-Control", "no-cache"))).To(Equal(http.StatusOK))
 		Expect(res.Partial).To(BeTrue())
 		Expect(res.Items).NotTo(BeEmpty())
 		for _, it := range res.Items {

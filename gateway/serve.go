@@ -31,6 +31,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
+	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
 	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/revocation"
@@ -99,7 +100,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet)
-	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log}
+	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log, PeerTimeout: cfg.Federation.PeerTimeout.Duration}
 	if cfg.Tier == config.TierFederated {
 		keys, err := sealing.Load(cfg.SealingKeyFile)
 		if err != nil {
@@ -107,7 +108,10 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		}
 		// Peers' keys are unsealed on first use and kept in memory only; a change
 		// announced by another process (the CLI, a replica) drops what is kept.
-		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit}
+		ttl, stale := cfg.Federation.Cache.Durations()
+		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit,
+			Cache:    peercache.New(peercache.Config{TTL: ttl, MaxStaleness: stale, MaxBytes: cfg.Federation.Cache.MaxBytes}),
+			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log}}
 		apiCfg.Peers = dir
 		// Cancelled before the pool closes (defers run last-first), which waits for
 		// the listener's connection.

@@ -76,6 +76,10 @@ type SourceStatus struct {
 	Name   string `json:"name"`
 	Status string `json:"status"` // ok | error | stale
 	Error  string `json:"error,omitempty"`
+	// Cached says a fresh cache entry answered without a call to the peer.
+	Cached bool `json:"cached,omitempty"`
+	// AgeS is the age in seconds of the cache entry that answered (cached or stale).
+	AgeS *float64 `json:"age_s,omitempty"`
 }
 
 // ListOf is the local API's list body with items of type T: the gateway encodes

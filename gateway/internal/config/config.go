@@ -56,6 +56,67 @@ type Federation struct {
 	// CRLRefresh is how often the listener fetches the CA's CRL (default 1m; also at
 	// start and on each announced revocation).
 	CRLRefresh Duration `json:"crl_refresh"`
+	// PeerTimeout bounds each peer's answer on the requesting side (default 3s): a
+	// slow peer makes an answer partial, never late.
+	PeerTimeout Duration  `json:"peer_timeout"`
+	Cache       PeerCache `json:"cache"`
+	Breaker     Breaker   `json:"breaker"`
+}
+
+// PeerCache is the requesting side's cache of peer answers (SPEC §6c), in memory only.
+type PeerCache struct {
+	// TTL (default "5s", at most "60s", "0s" turns fresh hits off) is how long an
+	// entry answers without a call.
+	TTL string `json:"ttl"`
+	// MaxStaleness (default "10m") is the oldest entry served, as stale, when the
+	// peer fails.
+	MaxStaleness string `json:"max_staleness"`
+	// MaxBytes bounds the cache's memory (default 64 MiB).
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// Breaker is the requesting side's circuit breaker per peer.
+type Breaker struct {
+	// OpenFor (default 10s) is how long an open breaker fails calls at once before
+	// one probe may pass.
+	OpenFor Duration `json:"open_for"`
+}
+
+// Bounds of the cache settings.
+const (
+	maxCacheTTL   = 60 * time.Second
+	maxStaleness  = 24 * time.Hour
+	maxCacheBytes = 4 << 30
+)
+
+// Durations of the cache settings (valid once the config is loaded).
+func (c PeerCache) Durations() (ttl, maxStaleness time.Duration) {
+	ttl, _ = time.ParseDuration(c.TTL)
+	maxStaleness, _ = time.ParseDuration(c.MaxStaleness)
+	return ttl, maxStaleness
+}
+
+// normalise fills the cache's defaults and checks them.
+func (c *PeerCache) normalise() error {
+	if c.TTL == "" {
+		c.TTL = "5s"
+	}
+	if c.MaxStaleness == "" {
+		c.MaxStaleness = "10m"
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 64 << 20
+	}
+	if d, err := time.ParseDuration(c.TTL); err != nil || d < 0 || d > maxCacheTTL {
+		return fmt.Errorf(`config: field "federation.cache.ttl" must be a duration from "0s" (fresh hits off) to "%s", such as "5s"`, maxCacheTTL)
+	}
+	if d, err := time.ParseDuration(c.MaxStaleness); err != nil || d < 0 || d > maxStaleness {
+		return fmt.Errorf(`config: field "federation.cache.max_staleness" must be a duration from "0s" (no stale answers) to "%s", such as "10m"`, maxStaleness)
+	}
+	if c.MaxBytes < 1<<20 || c.MaxBytes > maxCacheBytes {
+		return fmt.Errorf(`config: field "federation.cache.max_bytes" must be from %d (1 MiB) to %d (4 GiB)`, 1<<20, maxCacheBytes)
+	}
+	return nil
 }
 
 // RateLimit is the serving side's limits (SPEC §6b): per grant, shared by every
@@ -258,6 +319,18 @@ func (c *Config) normalise(dir string) error {
 		return errors.New(`config: field "federation.crl_refresh" must be from "100ms" to "1h", such as "1m"`)
 	}
 	if err := c.Federation.RateLimit.normalise(); err != nil {
+		return err
+	}
+	if c.Federation.PeerTimeout.Duration == 0 {
+		c.Federation.PeerTimeout.Duration = 3 * time.Second
+	}
+	if c.Federation.PeerTimeout.Duration > 30*time.Second {
+		return errors.New(`config: field "federation.peer_timeout" must be at most "30s", the local API's own request deadline`)
+	}
+	if c.Federation.Breaker.OpenFor.Duration == 0 {
+		c.Federation.Breaker.OpenFor.Duration = 10 * time.Second
+	}
+	if err := c.Federation.Cache.normalise(); err != nil {
 		return err
 	}
 	for _, field := range c.required() {

@@ -138,3 +138,42 @@ func TestRateLimitDefaultsAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerCacheDefaultsAndErrors(t *testing.T) {
+	var c PeerCache
+	if err := c.normalise(); err != nil || c.MaxBytes != 64<<20 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if ttl, stale := c.Durations(); ttl != 5*time.Second || stale != 10*time.Minute {
+		t.Errorf("defaults: ttl %v, max_staleness %v", ttl, stale)
+	}
+	off := PeerCache{TTL: "0s"}
+	if err := off.normalise(); err != nil {
+		t.Errorf("ttl 0 turns fresh hits off: %v", err)
+	}
+	for _, bad := range []PeerCache{{TTL: "61s"}, {TTL: "-1s"}, {TTL: "soon"}, {MaxStaleness: "-1m"},
+		{MaxStaleness: "25h"}, {MaxBytes: 1024}, {MaxBytes: 5 << 30}} {
+		if err := bad.normalise(); err == nil || !strings.Contains(err.Error(), "federation.cache.") {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}
+
+func TestPeerTimeoutAndBreakerDefaults(t *testing.T) {
+	cfg, err := Load(write(t, federated), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Federation.PeerTimeout.Duration != 3*time.Second || cfg.Federation.Breaker.OpenFor.Duration != 10*time.Second {
+		t.Errorf("peer_timeout %v, breaker.open_for %v", cfg.Federation.PeerTimeout, cfg.Federation.Breaker.OpenFor)
+	}
+	cfg, err = Load(write(t, federated), env(map[string]string{"GATEWAY_FEDERATION_CACHE_TTL": "0s",
+		"GATEWAY_FEDERATION_PEER_TIMEOUT": "1s"}))
+	if err != nil || cfg.Federation.Cache.TTL != "0s" || cfg.Federation.PeerTimeout.Duration != time.Second {
+		t.Errorf("environment overrides: %v %+v", err, cfg.Federation)
+	}
+	if _, err := Load(write(t, federated), env(map[string]string{"GATEWAY_FEDERATION_PEER_TIMEOUT": "31s"})); err == nil ||
+		!strings.Contains(err.Error(), "federation.peer_timeout") {
+		t.Errorf("a peer timeout over the request deadline: %v", err)
+	}
+}

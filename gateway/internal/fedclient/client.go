@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"time"
@@ -22,26 +21,36 @@ import (
 )
 
 // Peer is what the requesting side asks of one peer. Stages (a cache, a breaker)
-// wrap it and are Peers too.
+// wrap it and are Peers too. Items come back decoded and checked (decode.go), each
+// with its _source set to SourceOf(Name()).
 type Peer interface {
 	Name() string
 	List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error)
-	Get(ctx context.Context, resource, id string) (map[string]any, error)
+	Get(ctx context.Context, resource, id string) (api.Item, error)
 	// Search asks the peer to rank its rows for a query; the peer embeds the query
 	// itself.
 	Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error)
 }
 
-// SearchResult is a peer's ranking, best first, items as the peer sent them (each
-// with a numeric _score of the peer's own).
-type SearchResult struct {
-	Items []map[string]any
+// Served says how a stage answered when it did not ask the peer: from a fresh cache
+// entry (Cached) or, the peer failing, from a stale one (Stale); Age is the entry's.
+type Served struct {
+	Cached, Stale bool
+	Age           time.Duration
 }
 
-// ListResult is a peer's page, items as the peer sent them.
+// SearchResult is a peer's ranking, best first, each item with a finite _score of
+// the peer's own.
+type SearchResult struct {
+	Items []api.Item
+	Served
+}
+
+// ListResult is a peer's page.
 type ListResult struct {
-	Items      []map[string]any
+	Items      []api.Item
 	NextCursor string
+	Served
 }
 
 // Client is a Peer over mTLS: TLS 1.3, the peer's pinned root, our client
@@ -51,65 +60,77 @@ type Client struct {
 	http      *http.Client
 }
 
+// Pings on an idle HTTP/2 connection: one after readIdle without a frame, and the
+// connection is dropped if no answer comes within pingTimeout — so a kept-alive
+// connection stays warm through NATs and a dead one is found before a request waits
+// on it.
+const (
+	readIdle    = 15 * time.Second
+	pingTimeout = 5 * time.Second
+)
+
 // NewClient makes a peer's client. roots holds only the peer's root.
 func NewClient(name, url string, tlsConfig *tls.Config) *Client {
-	return &Client{name: name, url: url, http: &http.Client{
-		CheckRedirect: noRedirects,
-		Transport: &http.Transport{TLSClientConfig: tlsConfig,
-			MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
-	}}
+	// net/http's own HTTP/2 (what x/net/http2.ConfigureTransports set up before Go
+	// 1.24 and is now deprecated for) with its pings.
+	t := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second,
+		ForceAttemptHTTP2: true, HTTP2: &http.HTTP2Config{SendPingTimeout: readIdle, PingTimeout: pingTimeout}}
+	return &Client{name: name, url: url, http: &http.Client{CheckRedirect: noRedirects, Transport: t}}
 }
 
 // Name is our name for the peer.
 func (c *Client) Name() string { return c.name }
 
-// List calls POST /list/{resource} at the peer.
+// List calls POST /list/{resource} at the peer. More rows than the limit asked for,
+// a cursor over api.MaxCursor or a row that does not check is invalid_response.
 func (c *Client) List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error) {
-	var out struct {
-		Items      []map[string]any `json:"items"`
-		NextCursor string           `json:"next_cursor"`
-	}
+	var out api.FedListOf[json.RawMessage]
 	if err := c.call(ctx, "/list/"+resource, req, &out); err != nil {
 		return ListResult{}, err
 	}
-	for _, it := range out.Items {
-		if it == nil { // a peer's answer is untrusted input: every item must be an object
-			return ListResult{}, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
-		}
+	if (req.Limit > 0 && len(out.Items) > req.Limit) || len(out.NextCursor) > api.MaxCursor {
+		return ListResult{}, c.invalid()
 	}
-	return ListResult{Items: out.Items, NextCursor: out.NextCursor}, nil
+	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), false)
+	if !ok {
+		return ListResult{}, c.invalid()
+	}
+	return ListResult{Items: items, NextCursor: out.NextCursor}, nil
 }
 
-// Get calls POST /get/{resource}/{id} at the peer.
-func (c *Client) Get(ctx context.Context, resource, id string) (map[string]any, error) {
+// Get calls POST /get/{resource}/{id} at the peer; the row must be the one asked for.
+func (c *Client) Get(ctx context.Context, resource, id string) (api.Item, error) {
 	var out struct {
-		Item map[string]any `json:"item"`
+		Item json.RawMessage `json:"item"`
 	}
 	if err := c.call(ctx, "/get/"+resource+"/"+id, nil, &out); err != nil {
 		return nil, err
 	}
-	if out.Item == nil {
-		return nil, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
+	item, ok := decodeItem(resource, out.Item, SourceOf(c.name), false)
+	if !ok || idOf(item) != id {
+		return nil, c.invalid()
 	}
-	return out.Item, nil
+	return item, nil
 }
 
-// Search calls POST /search/{resource} at the peer.
+// Search calls POST /search/{resource} at the peer: at most the limit asked for,
+// every row with a finite score.
 func (c *Client) Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error) {
-	var out struct {
-		Items []map[string]any `json:"items"`
-	}
+	var out api.FedSearchOf[json.RawMessage]
 	if err := c.call(ctx, "/search/"+resource, req, &out); err != nil {
 		return SearchResult{}, err
 	}
-	for _, it := range out.Items {
-		// Untrusted input: every item an object with a finite numeric score.
-		if score, ok := it["_score"].(float64); it == nil || !ok || math.IsNaN(score) || math.IsInf(score, 0) {
-			return SearchResult{}, &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
-		}
+	if req.Limit > 0 && len(out.Items) > req.Limit {
+		return SearchResult{}, c.invalid()
 	}
-	return SearchResult{Items: out.Items}, nil
+	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), true)
+	if !ok {
+		return SearchResult{}, c.invalid()
+	}
+	return SearchResult{Items: items}, nil
 }
+
+func (c *Client) invalid() error { return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse} }
 
 func (c *Client) call(ctx context.Context, path string, body, out any) error {
 	b, _ := json.Marshal(body)
@@ -218,4 +239,36 @@ func safeCode(c string) string {
 		}
 	}
 	return c
+}
+
+// transportCodes are the reasons of a call that got no answer from the peer at all.
+var transportCodes = map[string]bool{api.CodeTimeout: true, api.CodeUnreachable: true,
+	api.CodeReadFailed: true, api.CodeTLSVerificationFailed: true}
+
+// Failure reports whether err is what a circuit breaker counts (SPEC §6c): a
+// transport error, a timeout or a 5xx — not a 4xx, not a 429, not a cancelled call.
+func Failure(err error) bool {
+	var pe *PeerError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if pe.Status == 0 {
+		return transportCodes[pe.Code]
+	}
+	return pe.Status >= 500
+}
+
+// Unavailable reports whether err leaves the peer's last answer the best there is:
+// a Failure, a 429, or a breaker that is open (peer_unavailable). A stale cache
+// entry may answer for these, never for a refusal.
+func Unavailable(err error) bool {
+	var pe *PeerError
+	return Failure(err) || (errors.As(err, &pe) &&
+		(pe.Status == http.StatusTooManyRequests || (pe.Status == 0 && pe.Code == api.CodePeerUnavailable)))
+}
+
+// Denied reports whether the peer refused our certificate or grant (401 or 403).
+func Denied(err error) bool {
+	var pe *PeerError
+	return errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden)
 }

@@ -19,11 +19,13 @@ func TestSearchSendsTheQueryAndChecksScores(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"scored items", `{"items": [{"id": "a", "_score": 0.5}, {"id": "b", "_score": 0}], "truncated": false}`, 200, ""},
+		{"scored items", `{"items": [` + task("_score", "0.5") + `,` + task("_score", "0") + `], "truncated": false}`, 200, ""},
 		{"no items", `{"items": [], "truncated": true}`, 200, ""},
 		{"a null item", `{"items": [null]}`, 200, api.CodeInvalidResponse},
-		{"an item without a score", `{"items": [{"id": "a"}]}`, 200, api.CodeInvalidResponse},
-		{"a score that is not a number", `{"items": [{"id": "a", "_score": "9"}]}`, 200, api.CodeInvalidResponse},
+		{"an item without a score", `{"items": [` + task() + `]}`, 200, api.CodeInvalidResponse},
+		{"a score that is not a number", `{"items": [` + task("_score", `"9"`) + `]}`, 200, api.CodeInvalidResponse},
+		{"more items than asked", `{"items": [` + strings.Repeat(task("_score", "1")+",", 7) + task("_score", "1") + `]}`, 200, api.CodeInvalidResponse},
+		{"a malformed row", `{"items": [` + task("_score", "1", "id", `"x"`) + `]}`, 200, api.CodeInvalidResponse},
 		{"a refusal, its text dropped", `{"error": {"code": "mode_not_supported", "message": "SECRET peer text"}}`, 400, api.CodeModeNotSupported},
 	}
 	for _, tc := range tests {
@@ -40,9 +42,9 @@ func TestSearchSendsTheQueryAndChecksScores(t *testing.T) {
 		}))
 		c := NewClient("work", srv.URL, srv.Client().Transport.(*http.Transport).TLSClientConfig)
 		req := api.SearchRequest{Query: "vpn", Mode: api.ModeHybrid, Limit: 7}
-		res, err := c.Search(context.Background(), "memories", req)
+		res, err := c.Search(context.Background(), "tasks", req)
 		srv.Close()
-		if got.path != "/api/federation/v1/search/memories" || got.body != req {
+		if got.path != "/api/federation/v1/search/tasks" || got.body != req {
 			t.Errorf("%s: sent %s %+v", tc.name, got.path, got.body)
 		}
 		if tc.code == "" {

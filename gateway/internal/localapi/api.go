@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
 )
 
@@ -38,6 +40,9 @@ type Config struct {
 	Log      *slog.Logger
 	// Peers finds the caller's outbound peers (nil outside the federated tier).
 	Peers Peers
+	// PeerTimeout bounds each peer's answer (federation.peer_timeout; 0:
+	// DefaultPeerTimeout).
+	PeerTimeout time.Duration
 }
 
 // Peers is the requesting side's view of federation: a local user's own peers only.
@@ -45,9 +50,29 @@ type Peers interface {
 	Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error)
 }
 
-// PeerDeadline bounds each peer's answer in a fan-out: a slow peer makes the answer
-// partial, never late.
-const PeerDeadline = 3 * time.Second
+// DefaultPeerTimeout bounds each peer's answer in a fan-out unless configured: a slow
+// peer makes the answer partial, never late.
+const DefaultPeerTimeout = 3 * time.Second
+
+func (a *API) peerTimeout() time.Duration {
+	if a.cfg.PeerTimeout > 0 {
+		return a.cfg.PeerTimeout
+	}
+	return DefaultPeerTimeout
+}
+
+// peerContext is the context of a request's peer calls: the caller's
+// "Cache-Control: no-cache" makes them skip the cache (a live answer or an error).
+func peerContext(r *http.Request) context.Context {
+	for _, v := range r.Header.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-cache") {
+				return peercache.WithNoCache(r.Context())
+			}
+		}
+	}
+	return r.Context()
+}
 
 // API is the requesting side's HTTP API (SPEC §6 "Requesting side").
 type API struct{ cfg Config }
@@ -139,13 +164,12 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 		if single { // a cursor belongs to one source
 			req.Cursor = opts.Cursor
 		}
-		list := func(ctx context.Context, p fedclient.Peer) ([]map[string]any, string, error) {
-			res, err := p.List(ctx, resource, req)
-			return res.Items, res.NextCursor, err
+		list := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
+			return p.List(ctx, resource, req)
 		}
-		for _, res := range a.fanOut(r.Context(), peers, "list", resource, list) {
+		for _, res := range a.fanOut(peerContext(r), peers, "list", resource, list) {
 			resp.Sources = append(resp.Sources, res.status)
-			if res.status.Status != "ok" {
+			if res.status.Status == "error" {
 				resp.Partial = true
 				continue
 			}
@@ -193,11 +217,11 @@ type peerResult struct {
 	next   string
 }
 
-// peerCall is one peer's part of a fan-out (a list or a search): its items as the
-// peer sent them and, for a list, its cursor.
-type peerCall func(ctx context.Context, p fedclient.Peer) (items []map[string]any, next string, err error)
+// peerCall is one peer's part of a fan-out (a list or a search): its items, decoded
+// and checked by the transport, and for a list its cursor.
+type peerCall func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error)
 
-// fanOut makes one call to every peer in parallel, each within PeerDeadline, and tags
+// fanOut makes one call to every peer in parallel, each within the peer timeout, and tags
 // each item with its source. A failure becomes that peer's status (its reason code
 // only, never its message) and nothing else.
 func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource string, call peerCall) []peerResult {
@@ -207,7 +231,7 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			name := "federated:" + p.Name()
+			name := fedclient.SourceOf(p.Name())
 			defer func() {
 				// A peer's answer must never take the process down: whatever slipped
 				// past the transport's checks makes that source an error.
@@ -216,24 +240,37 @@ func (a *API) fanOut(ctx context.Context, peers []fedclient.Peer, verb, resource
 					a.cfg.Log.Error("peer answer could not be handled", "peer", p.Name(), "verb", verb, "resource", resource)
 				}
 			}()
-			pctx, cancel := context.WithTimeout(ctx, PeerDeadline)
+			pctx, cancel := context.WithTimeout(ctx, a.peerTimeout())
 			defer cancel()
-			got, next, err := call(pctx, p)
+			got, err := call(pctx, p)
 			if err != nil {
 				out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "error", Error: fedclient.Code(err)}}
 				a.cfg.Log.Warn("peer call failed", "peer", p.Name(), "verb", verb, "resource", resource, "code", fedclient.Code(err))
 				return
 			}
-			items := make([]any, len(got))
-			for j, it := range got {
-				it["_source"] = name
-				items[j] = it
+			items := make([]any, len(got.Items))
+			for j, it := range got.Items {
+				items[j] = api.WithSource(it, name)
 			}
-			out[i] = peerResult{status: api.SourceStatus{Name: name, Status: "ok"}, items: items, next: next}
+			out[i] = peerResult{status: sourceStatus(name, got.Served), items: items, next: got.NextCursor}
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// sourceStatus is a peer's status in the answer: ok, or stale when a stage answered
+// from an old entry because the peer failed; a cached or stale answer says its age.
+func sourceStatus(name string, s fedclient.Served) api.SourceStatus {
+	st := api.SourceStatus{Name: name, Status: "ok", Cached: s.Cached}
+	if s.Stale {
+		st.Status = "stale"
+	}
+	if s.Cached || s.Stale {
+		age := math.Round(s.Age.Seconds()*1000) / 1000
+		st.AgeS = &age
+	}
+	return st
 }
 
 func listOptions(q map[string][]string) (store.ListOptions, error) {
@@ -300,14 +337,13 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 // getRemote fetches one row from a peer: the peer's 404 and 403 pass through as
 // statuses; anything else is 502 with the peer's reason code.
 func (a *API) getRemote(w http.ResponseWriter, r *http.Request, p fedclient.Peer, resource, id string) {
-	ctx, cancel := context.WithTimeout(r.Context(), PeerDeadline)
+	ctx, cancel := context.WithTimeout(peerContext(r), a.peerTimeout())
 	defer cancel()
 	item, err := p.Get(ctx, resource, id)
 	var pe *fedclient.PeerError
 	switch {
 	case err == nil:
-		item["_source"] = "federated:" + p.Name()
-		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: item})
+		httpx.JSON(w, http.StatusOK, api.ItemResponse{Item: api.WithSource(item, fedclient.SourceOf(p.Name()))})
 	case errors.As(err, &pe) && (pe.Status == http.StatusNotFound || pe.Status == http.StatusForbidden):
 		kind := errs.NotFound
 		if pe.Status == http.StatusForbidden {

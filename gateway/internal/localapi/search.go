@@ -64,13 +64,14 @@ func (a *API) searchSources(r *http.Request) (api.ListResponse, error) {
 		rankings = append(rankings, ranking)
 		resp.Sources = append(resp.Sources, api.SourceStatus{Name: SourceLocal, Status: "ok"})
 	}
-	search := func(ctx context.Context, p fedclient.Peer) ([]map[string]any, string, error) {
+	search := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
 		res, err := p.Search(ctx, resource, req)
-		return res.Items[:min(len(res.Items), req.Limit)], "", err // never more than asked
+		// never more than asked, whatever a stage let through
+		return fedclient.ListResult{Items: res.Items[:min(len(res.Items), req.Limit)], Served: res.Served}, err
 	}
-	for _, res := range a.fanOut(r.Context(), peers, "search", resource, search) {
+	for _, res := range a.fanOut(peerContext(r), peers, "search", resource, search) {
 		resp.Sources = append(resp.Sources, res.status)
-		if res.status.Status != "ok" {
+		if res.status.Status == "error" {
 			resp.Partial = true
 			continue
 		}
@@ -104,9 +105,6 @@ func (r ranked) id() string {
 		return r.key + "/" + it.ID
 	case api.Memory:
 		return r.key + "/" + it.ID
-	case map[string]any:
-		id, _ := it["id"].(string)
-		return r.key + "/" + id
 	}
 	return r.key + "/"
 }

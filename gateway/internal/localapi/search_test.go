@@ -41,9 +41,10 @@ func (p *fakePeer) Search(_ context.Context, resource string, req api.SearchRequ
 	if p.err != nil {
 		return fedclient.SearchResult{}, p.err
 	}
-	var items []map[string]any
+	var items []api.Item
 	for i := range p.n {
-		items = append(items, map[string]any{"id": fmt.Sprintf("%s-%d", p.name, i), "_score": float64(100 - i), "_source": "lies"})
+		score := float64(100 - i)
+		items = append(items, api.Memory{ID: fmt.Sprintf("%s-%d", p.name, i), Score: &score, Source: "lies"})
 	}
 	return fedclient.SearchResult{Items: items}, nil
 }

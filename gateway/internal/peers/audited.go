@@ -30,7 +30,7 @@ func (a audited) List(ctx context.Context, resource string, req api.FedListReque
 	return res, err
 }
 
-func (a audited) Get(ctx context.Context, resource, id string) (map[string]any, error) {
+func (a audited) Get(ctx context.Context, resource, id string) (api.Item, error) {
 	ctx, done := a.call(ctx, "get", resource)
 	item, err := a.Peer.Get(ctx, resource, id)
 	rows := 0

@@ -19,6 +19,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 )
 
@@ -100,6 +101,12 @@ type Directory struct {
 	Keys *sealing.Keyring
 	// Audit takes the outbound row of every peer call (nil: none, in tests).
 	Audit interface{ Enqueue(audit.Entry) }
+	// Cache answers for peers from memory (nil: no cache); Breakers fail calls to a
+	// dead peer at once (nil: none). Order of the stages: cache → breaker → audit →
+	// transport, so a cache hit or a collapsed duplicate makes no call and no
+	// outbound audit row.
+	Cache    *peercache.Cache
+	Breakers *Breakers
 
 	mu      sync.Mutex
 	clients map[string]cached // by peer row id
@@ -112,15 +119,23 @@ type cached struct {
 	cert   string
 }
 
-// Forget drops what the directory keeps of a changed peer (changes.All: of every peer).
+// Forget drops what the directory keeps of a changed peer (changes.All: of every
+// peer), its cached answers included: a removed peer, a revoked grant or a renewed
+// certificate answers from cache no more.
 func (d *Directory) Forget(c changes.Change) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch c.Kind {
 	case changes.All:
 		d.clients = nil
+		if d.Cache != nil {
+			d.Cache.DropAll()
+		}
 	case changes.Peer:
 		delete(d.clients, c.ID)
+		if d.Cache != nil {
+			d.Cache.DropPeer(c.ID)
+		}
 	}
 }
 
@@ -136,9 +151,21 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, audited{Peer: c, row: row, log: d.Audit})
+		out = append(out, d.stages(c, row))
 	}
 	return out, nil
+}
+
+// stages wraps a peer's client: cache → breaker → outbound audit → transport.
+func (d *Directory) stages(c fedclient.Peer, row fedstore.Peer) fedclient.Peer {
+	var p fedclient.Peer = audited{Peer: c, row: row, log: d.Audit}
+	if d.Breakers != nil {
+		p = d.Breakers.wrap(p, row.ID)
+	}
+	if d.Cache != nil {
+		p = d.Cache.Wrap(p, peercache.Owner{UserID: row.OwnerUserID, PeerID: row.ID, GrantID: row.GrantID})
+	}
+	return p
 }
 
 // client is the peer's kept-alive client, made on first use: its key is unsealed once
