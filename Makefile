@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit acceptance build clean images images-smoke compose
+.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance build clean images images-smoke compose
 all: test
 
 deps:
@@ -26,8 +26,9 @@ up: deps
 	@$(GO) build -o $(BIN)/harness ./harness
 	exec $(BIN)/harness up
 
-## test: lint, unit tests with -race, then the acceptance suite against real servers
-test: deps lint unit acceptance
+## test: lint, unit tests with -race, every fuzz target briefly, then the acceptance
+## suite against real servers
+test: deps lint unit fuzz-quick acceptance
 
 lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -36,6 +37,25 @@ lint: deps
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /acceptance)
+
+## fuzz: every fuzz target in turn for FUZZTIME (one package and one target per run is
+## all `go test -fuzz` takes); a crasher lands in the package's testdata/fuzz/, where it
+## stays as a corpus entry beside its fix. fuzz-quick is the bounded run of `make test`.
+FUZZ_TARGETS := scope:FuzzParse fedserver:FuzzFederationHandler fedserver:FuzzCheckCSR \
+	localapi:FuzzLocalAPI redact:FuzzRedactor identity:FuzzFromCertificate config:FuzzLoad \
+	store:FuzzCursor store:FuzzListFilters
+FUZZTIME ?= 1m
+FUZZMINTIME ?= 10s
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=./gateway/internal/$${t%%:*}; name=$${t##*:}; \
+		out=$$($(GO) test -short -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg 2>&1) || { \
+			echo "$$out"; echo "fuzz: $$name failed: its input is in $$pkg/testdata/fuzz/$$name/; fix it and commit both"; exit 1; }; \
+		echo "fuzz: $$name ($$pkg): $$(echo "$$out" | sed -n -E 's/.*execs: ([0-9]+).*/\1/p' | tail -1) execs in $(FUZZTIME)"; \
+	done
+
+fuzz-quick:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=4s FUZZMINTIME=200x
 
 acceptance: deps
 	@mkdir -p $(REPORTS)

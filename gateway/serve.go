@@ -40,16 +40,9 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
-// Server timeouts. Read-header bounds slow-loris clients; idle frees kept-alive
-// connections nobody uses; shutdown gives in-flight requests a moment to finish.
+// Server timeouts (the listeners' own are httpx.Limits, from listen.* in the config).
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	shutdownTimeout   = 10 * time.Second
-	maxHeaderBytes    = 64 << 10
-	requestTimeout    = 30 * time.Second
+	requestTimeout = 30 * time.Second
 	// detectorBudget: the detector refuses within 10 s (SPEC §4), probes run in parallel.
 	detectorBudget = 9 * time.Second
 )
@@ -126,7 +119,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", s.Store.Engine())
 	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, httpx.Trace(tracer, "api", r))))
 	if cfg.Tier != config.TierFederated {
-		return listenAndServe(ctx, log, cfg.Listen.API, api)
+		return listenAndServe(ctx, log, cfg.Listen.API, api, limitsOfListen(cfg.Listen))
 	}
 	fed, err := federationListener(ctx, log, cfg, s, rdb, tracer)
 	if err != nil {
@@ -138,8 +131,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	errc := make(chan error, 2)
-	go func() { errc <- listenAndServe(ctx, log, cfg.Listen.API, api) }()
-	go func() { errc <- fedserver.Serve(ctx, cfg.Listen.Federation, fed.tls, fed.handler, log) }()
+	lim := limitsOfListen(cfg.Listen)
+	go func() { errc <- listenAndServe(ctx, log, cfg.Listen.API, api, lim) }()
+	go func() { errc <- fedserver.Serve(ctx, cfg.Listen.Federation, fed.tls, fed.handler, lim, log) }()
 	first := <-errc
 	stop()
 	return errors.Join(first, <-errc)
@@ -309,32 +303,17 @@ func limitsOf(c config.RateLimit, l *ratelimit.Limiter) (*fedserver.Limits, erro
 		PerAddress: ratelimit.Limit{Rate: perAddress, Burst: perAddress.Count}, Hold: c.Hold()}, nil
 }
 
-// listenAndServe serves until ctx ends, then shuts down with a fresh deadline (the
-// cancelled ctx would abort in-flight requests at once).
-func listenAndServe(ctx context.Context, log *slog.Logger, addr string, h http.Handler) error {
+// limitsOfListen is what both listeners hold their clients to.
+func limitsOfListen(l config.Listen) httpx.Limits {
+	return httpx.Limits{MaxConns: l.MaxConns, ReadHeaderTimeout: l.ReadHeaderTimeout.Duration, IdleTimeout: l.IdleTimeout.Duration}
+}
+
+// listenAndServe serves the local API until ctx ends.
+func listenAndServe(ctx context.Context, log *slog.Logger, addr string, h http.Handler, lim httpx.Limits) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen.api %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(h, httpx.MaxBody),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	log.Info("serving", "api", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return httpx.NewServer(h, lim, log).Serve(ctx, ln)
 }

@@ -46,6 +46,11 @@ type Config struct {
 type Listen struct {
 	API        string `json:"api"`
 	Federation string `json:"federation"`
+	// Limits of both listeners (SPEC §7 M7-4). MaxConns (default 4096) caps each
+	// listener's open connections: at the cap the oldest idle one is closed.
+	MaxConns          int      `json:"max_conns"`
+	ReadHeaderTimeout Duration `json:"read_header_timeout"` // default "5s"
+	IdleTimeout       Duration `json:"idle_timeout"`        // default "120s"
 }
 
 type Federation struct {
@@ -294,6 +299,9 @@ func (c *Config) normalise(dir string) error {
 	if c.Listen.API == "" && c.Tier == TierLocal {
 		c.Listen.API = "127.0.0.1:8080"
 	}
+	if err := c.Listen.normalise(); err != nil {
+		return err
+	}
 	if c.Storage.SQLitePath == "" {
 		c.Storage.SQLitePath = "data/gateway.db"
 	}
@@ -349,6 +357,23 @@ func (c *Config) normalise(dir string) error {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+	}
+	return nil
+}
+
+// normalise fills the listeners' limits' defaults and checks them.
+func (l *Listen) normalise() error {
+	switch {
+	case l.MaxConns == 0:
+		l.MaxConns = 4096
+	case l.MaxConns < 1 || l.MaxConns > 1_000_000:
+		return errors.New(`config: field "listen.max_conns" must be from 1 to 1000000`)
+	}
+	if l.ReadHeaderTimeout.Duration == 0 {
+		l.ReadHeaderTimeout.Duration = 5 * time.Second
+	}
+	if l.IdleTimeout.Duration == 0 {
+		l.IdleTimeout.Duration = 120 * time.Second
 	}
 	return nil
 }

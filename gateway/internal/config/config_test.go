@@ -177,3 +177,19 @@ func TestPeerTimeoutAndBreakerDefaults(t *testing.T) {
 		t.Errorf("a peer timeout over the request deadline: %v", err)
 	}
 }
+
+func TestListenLimitsDefaultsAndErrors(t *testing.T) {
+	var l Listen
+	if err := l.normalise(); err != nil || l.MaxConns != 4096 || l.ReadHeaderTimeout.Duration != 5*time.Second || l.IdleTimeout.Duration != 120*time.Second {
+		t.Fatalf("%+v %v", l, err)
+	}
+	for _, bad := range []Listen{{MaxConns: -1}, {MaxConns: 1_000_001}} {
+		if err := bad.normalise(); err == nil || !strings.Contains(err.Error(), `"listen.max_conns"`) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	cfg, err := Load(write(t, `{"listen":{"max_conns":256}}`), env(map[string]string{"GATEWAY_LISTEN_IDLE_TIMEOUT": "3s"}))
+	if err != nil || cfg.Listen.MaxConns != 256 || cfg.Listen.IdleTimeout.Duration != 3*time.Second {
+		t.Fatalf("%+v %v", cfg.Listen, err)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -110,35 +109,15 @@ func (s *Server) Handler() http.Handler {
 const RequestTimeout = 30 * time.Second
 
 // Serve listens until ctx ends, then shuts down with a fresh deadline.
-func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, log *slog.Logger) error {
+func Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, lim httpx.Limits, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen.federation %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(h, httpx.MaxBody),
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpx.NewServer(h, lim, log)
+	srv.HTTP.TLSConfig = tlsConfig
 	log.Info("serving", "federation", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return srv.Serve(ctx, ln)
 }
 
 // SupportedVerbs are what capabilities advertises.
