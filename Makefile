@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance build clean images images-smoke compose
+.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance build docs clean images images-smoke compose
 all: test
 
 deps:
@@ -63,6 +63,10 @@ acceptance: deps
 	sed 's/\x1b\[[0-9;]*m//g' $(REPORTS)/acceptance.log | sed -n -E \
 		's/.* ([0-9]+) Passed \| ([0-9]+) Failed \| [0-9]+ Pending \| ([0-9]+) Skipped.*/acceptance: \1 passed, \2 failed, \3 skipped/p'; \
 	exit $$rc
+
+## docs: regenerate docs/ADMIN-CLI.md from the command tree (a unit test fails when it is stale)
+docs:
+	$(GO) test ./gateway/internal/cli -run TestReferenceIsCurrent -count=1 -update
 
 build:
 	$(GO) build -o $(BIN)/gateway ./gateway
