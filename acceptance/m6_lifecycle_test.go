@@ -3,6 +3,7 @@ package acceptance
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -22,12 +23,24 @@ var _ = Describe("Certificate lifecycle", Label("M6", "security"), func() {
 		Expect(p.call(http.MethodGet, "/capabilities", nil, nil)).To(Equal(http.StatusOK))
 		Expect(crlSerials(work)).NotTo(ContainElement(p.serial()))
 
+		start := time.Now()
 		cliJSON(work, &api.Grant{}, "federation", "grant", "revoke", p.grant.GrantID, "--reason", "left the company")
 		var e api.ErrorBody
 		Expect(p.call(http.MethodGet, "/capabilities", nil, &e)).To(Equal(http.StatusForbidden))
 		Expect(e.Error.Code).To(Equal(api.CodeGrantRevoked))
-		Eventually(crlSerials).WithArguments(work).WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond).
+		Eventually(crlSerials).WithArguments(work).WithTimeout(2 * time.Second).WithPolling(50 * time.Millisecond).
 			Should(ContainElement(p.serial()))
+		inCRL := time.Since(start)
+		// A new connection with the certificate is refused in the handshake.
+		Eventually(func() error {
+			_, err := send(http.MethodGet, work.FederationURL+"/api/federation/v1/capabilities", via(mtlsClient(work, &p.cert)))
+			return err
+		}).WithTimeout(2 * time.Second).WithPolling(50 * time.Millisecond).Should(MatchError(ContainSubstring("bad certificate")))
+		// README: time from grant revoke (the CLI process included) to the serial in
+		// step-ca's CRL, and to the listener refusing it in the handshake.
+		AddReportEntry("revocation", ReportEntryVisibilityAlways,
+			fmt.Sprintf("grant revoke → serial in step-ca's CRL %v; → handshake refused %v", inCRL.Round(time.Millisecond),
+				time.Since(start).Round(time.Millisecond)))
 	})
 
 	It("[M6-1] a serial revoked at step-ca directly is refused in the TLS handshake while its grant reads active", func() {
