@@ -36,6 +36,10 @@ type result struct {
 	P50ms      float64 `json:"p50_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	Throughput float64 `json:"throughput_rps,omitempty"`
+	// CPUms is processor time per request summed over every process of the world
+	// (user + system from /proc, before and after the latency run): the figure a
+	// noisy machine disturbs least.
+	CPUms float64 `json:"cpu_ms_per_request,omitempty"`
 	Note       string  `json:"note,omitempty"`
 }
 
@@ -72,13 +76,13 @@ func benchCmd() *cobra.Command {
 			host, _ := os.Hostname()
 			fmt.Printf("\nharness bench — %d requests per latency line, %s, %d CPUs (%s)\n\n", n, time.Now().UTC().Format(time.RFC3339), numCPU(), host)
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "WHAT\tP50 ms\tP99 ms\tREQ/S\tNOTE")
+			fmt.Fprintln(tw, "WHAT\tP50 ms\tP99 ms\tREQ/S\tCPU ms/REQ\tNOTE")
 			for _, r := range results {
 				tp := ""
 				if r.Throughput > 0 {
 					tp = fmt.Sprintf("%.0f", r.Throughput)
 				}
-				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%s\n", r.Name, r.P50ms, r.P99ms, tp, r.Note)
+				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.3f\t%s\n", r.Name, r.P50ms, r.P99ms, tp, r.CPUms, r.Note)
 			}
 			return tw.Flush()
 		},
@@ -127,8 +131,8 @@ func benchWorld(ctx context.Context, w *world.World, n int, full bool) ([]result
 	var out []result
 	if full {
 		out = append(out, result{Name: "cold boot, 2 sites (seeded, enrolled)", P50ms: ms(w.BootTime), P99ms: ms(w.BootTime), Note: "one boot"})
-		out = append(out, measure("local list, 100 rows (home API)", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=local&limit=100"), true))
-		out = append(out, measure("federated list via home API, 100 rows", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=federated:work&limit=100"), true))
+		out = append(out, measure(w.RunDir, "local list, 100 rows (home API)", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=local&limit=100"), true))
+		out = append(out, measure(w.RunDir, "federated list via home API, 100 rows", n, get(home.Gateway.APIURL+"/api/v1/tasks?source=federated:work&limit=100"), true))
 		direct, fresh, err := peerClients(ctx, w.Site("work"))
 		if err != nil {
 			return nil, err
@@ -138,9 +142,9 @@ func benchWorld(ctx context.Context, w *world.World, n int, full bool) ([]result
 				return do(c, http.MethodPost, w.Site("work").Gateway.FederationURL+"/api/federation/v1/list/tasks", "", []byte(`{"limit":100}`))
 			}
 		}
-		idle := measure("federated list, kept-alive mTLS, 100 rows (work listener)", n, list(direct), true)
+		idle := measure(w.RunDir, "federated list, kept-alive mTLS, 100 rows (work listener)", n, list(direct), true)
 		out = append(out, idle)
-		out = append(out, measure("federated list, fresh mTLS handshake each time", n/5, list(fresh), false))
+		out = append(out, measure(w.RunDir, "federated list, fresh mTLS handshake each time", n/5, list(fresh), false))
 		out = append(out, underFlood(w.Site("work"), idle, n, list(direct)))
 		rs, err := replicaLines(ctx, w.Site("work"), direct)
 		if err != nil {
@@ -148,20 +152,22 @@ func benchWorld(ctx context.Context, w *world.World, n int, full bool) ([]result
 		}
 		out = append(out, rs...)
 	}
-	out = append(out, measure(fmt.Sprintf("fan-out source=all to %d peer(s), 50 rows each", peers), n/2,
+	out = append(out, measure(w.RunDir, fmt.Sprintf("fan-out source=all to %d peer(s), 50 rows each", peers), n/2,
 		get(home.Gateway.APIURL+"/api/v1/tasks?source=all&limit=50"), false))
 	return out, nil
 }
 
-// measure runs f n times in a row (after a warm-up) for latency percentiles and, if
-// asked, 4 workers for 2 s for throughput. Any error aborts the line.
-func measure(name string, n int, f func() error, throughput bool) result {
+// measure runs f n times in a row (after a warm-up) for latency percentiles and the
+// world's CPU per request (runDir's processes), and, if asked, 4 workers for 2 s for
+// throughput. Any error aborts the line.
+func measure(runDir, name string, n int, f func() error, throughput bool) result {
 	for range 20 {
 		if err := f(); err != nil {
 			return result{Name: name, Note: "error: " + err.Error()}
 		}
 	}
 	lat := make([]time.Duration, 0, n)
+	cpu := process.CPU(runDir)
 	for range n {
 		start := time.Now()
 		if err := f(); err != nil {
@@ -169,8 +175,9 @@ func measure(name string, n int, f func() error, throughput bool) result {
 		}
 		lat = append(lat, time.Since(start))
 	}
+	used := process.CPU(runDir) - cpu
 	slices.Sort(lat)
-	r := result{Name: name, P50ms: ms(lat[len(lat)/2]), P99ms: ms(lat[len(lat)*99/100])}
+	r := result{Name: name, P50ms: ms(lat[len(lat)/2]), P99ms: ms(lat[len(lat)*99/100]), CPUms: ms(used) / float64(n)}
 	if throughput {
 		var count int64
 		var mu sync.Mutex
@@ -321,7 +328,7 @@ func underFlood(work *world.Site, idle result, n int, f func() error) result {
 		}()
 	}
 	start := time.Now()
-	r := measure("federated list under an unauthenticated flood (4 clients, 127.0.0.2)", n, f, false)
+	r := measure(work.Run().Dir, "federated list under an unauthenticated flood (4 clients, 127.0.0.2)", n, f, false)
 	close(stop)
 	wg.Wait()
 	if idle.P50ms > 0 && r.Note == "" {

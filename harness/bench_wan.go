@@ -47,7 +47,7 @@ func benchWANWorld(ctx context.Context, w *world.World, n int, d time.Duration, 
 	rtt := 2 * d
 	var out []result
 	if full {
-		out = append(out, inRTTs(measure(fmt.Sprintf("WAN %s: warm federated list via home API, 100 rows", d), n,
+		out = append(out, inRTTs(measure(w.RunDir, fmt.Sprintf("WAN %s: warm federated list via home API, 100 rows", d), n,
 			get(home.Gateway.APIURL+"/api/v1/tasks?source=federated:work&limit=100"), false), rtt))
 		// A client of its own, through the link, that handshakes on every request:
 		// TLS 1.3 plus the request. The TCP handshake is with the local proxy, which
@@ -57,11 +57,11 @@ func benchWANWorld(ctx context.Context, w *world.World, n int, d time.Duration, 
 			return nil, err
 		}
 		url := w.Link("home", "work").URL() + "/api/federation/v1/list/tasks"
-		out = append(out, inRTTs(measure(fmt.Sprintf("WAN %s: first request on a new mTLS connection through the link", d), max(n/5, 20),
+		out = append(out, inRTTs(measure(w.RunDir, fmt.Sprintf("WAN %s: first request on a new mTLS connection through the link", d), max(n/5, 20),
 			func() error { return do(fresh, http.MethodPost, url, "", []byte(`{"limit":100}`)) }, false), rtt))
 	}
 	peers := len(w.Order) - 1
-	out = append(out, inRTTs(measure(fmt.Sprintf("WAN %s: fan-out source=all to %d peer(s), 50 rows each", d, peers), n/2,
+	out = append(out, inRTTs(measure(w.RunDir, fmt.Sprintf("WAN %s: fan-out source=all to %d peer(s), 50 rows each", d, peers), n/2,
 		get(home.Gateway.APIURL+"/api/v1/tasks?source=all&limit=50"), false), rtt))
 	return out, nil
 }
