@@ -107,6 +107,30 @@ func BenchmarkAppendTwoReplicas(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
 }
 
+// BenchmarkAppendCPU is the processor time one durable audit row costs, this process
+// and PostgreSQL together, with 32 requests in flight on one writer.
+func BenchmarkAppendCPU(b *testing.B) {
+	l := replicas(b, 1)[0]
+	cpu := func() time.Duration {
+		pg, ok := pgtest.ServerCPU()
+		if !ok {
+			b.Skip("PostgreSQL is not this run's: its CPU cannot be read")
+		}
+		return pg + pgtest.SelfCPU()
+	}
+	b.SetParallelism(16)
+	before := cpu()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Append(context.Background(), row(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64((cpu() - before).Microseconds())/float64(b.N), "cpu-µs/row")
+}
+
 // A batch the database refuses is an error for every request in it (none is answered
 // as audited), leaves nothing behind, and the next batch links to the chain as before.
 func TestARefusedBatchIsAnErrorAndTheChainGoesOn(t *testing.T) {
