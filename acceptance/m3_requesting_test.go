@@ -2,6 +2,7 @@ package acceptance
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -84,57 +85,7 @@ var _ = Describe("Reading a peer from the requesting side", Label("M3"), func() 
 			remote = append(remote, localList(home, ada, r, "federated:work")...)
 		}
 		Expect(remote).NotTo(BeEmpty())
-		var needles [][]byte
-		for _, it := range remote {
-			needles = append(needles, []byte(it["id"].(string)))
-			for _, field := range []string{"title", "body", "content"} {
-				if s, ok := it[field].(string); ok && len(s) > 24 {
-					needles = append(needles, []byte(s))
-				}
-			}
-		}
-
-		By("dumping home's database")
-		dump, err := output(nil, filepath.Join(process.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(len(dump)).To(BeNumerically(">", 10000), "the dump holds home's own rows")
-		for _, n := range needles {
-			Expect(bytes.Contains(dump, n)).To(BeFalse(), "found %q in home's database", n)
-		}
-
-		By("scanning home's Valkey")
-		opt, err := redis.ParseURL(home.ValkeyURL)
-		Expect(err).NotTo(HaveOccurred())
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
-		for iter.Next(ctx) {
-			v, _ := rdb.Dump(ctx, iter.Val()).Result()
-			for _, n := range needles {
-				Expect(bytes.Contains([]byte(iter.Val()+v), n)).To(BeFalse(), "found %q in Valkey", n)
-			}
-		}
-		Expect(iter.Err()).NotTo(HaveOccurred())
-
-		By("reading every file of home's run directory, logs included")
-		files := 0
-		Expect(filepath.WalkDir(home.Dir, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return nil
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil
-			}
-			files++
-			for _, n := range needles {
-				if bytes.Contains(b, n) {
-					return fmt.Errorf("found %q in %s", n, path)
-				}
-			}
-			return nil
-		})).To(Succeed())
-		Expect(files).To(BeNumerically(">", 10))
+		expectNotPersisted(ctx, home, rowNeedles(remote))
 	})
 })
 
@@ -158,3 +109,65 @@ var _ = Describe("A peer going down mid-fan-out", Label("M3"), Serial, func() {
 		Expect(l.Sources).To(ContainElement(And(HaveField("Name", "federated:work"), HaveField("Status", "error"), HaveField("Error", api.CodeUnreachable))))
 	}, SpecTimeout(Timeouts.CLI))
 })
+
+// rowNeedles are what must never be found at the requesting site after reading rows
+// of a peer: their ids and their longer texts.
+func rowNeedles(items []map[string]any) [][]byte {
+	var needles [][]byte
+	for _, it := range items {
+		needles = append(needles, []byte(it["id"].(string)))
+		for _, field := range []string{"title", "body", "content"} {
+			if s, ok := it[field].(string); ok && len(s) > 24 {
+				needles = append(needles, []byte(s))
+			}
+		}
+	}
+	return needles
+}
+
+// expectNotPersisted checks no needle is in a site's database, its Valkey, or any file
+// of its run directory, logs included.
+func expectNotPersisted(ctx context.Context, home world.SiteInfo, needles [][]byte) {
+	GinkgoHelper()
+	By("dumping home's database")
+	dump, err := output(nil, filepath.Join(process.PostgresBinDir(), "pg_dump"), "--data-only", "--dbname", home.PostgresURL)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(len(dump)).To(BeNumerically(">", 10000), "the dump holds home's own rows")
+	for _, n := range needles {
+		Expect(bytes.Contains(dump, n)).To(BeFalse(), "found %q in home's database", n)
+	}
+
+	By("scanning home's Valkey")
+	opt, err := redis.ParseURL(home.ValkeyURL)
+	Expect(err).NotTo(HaveOccurred())
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		v, _ := rdb.Dump(ctx, iter.Val()).Result()
+		for _, n := range needles {
+			Expect(bytes.Contains([]byte(iter.Val()+v), n)).To(BeFalse(), "found %q in Valkey", n)
+		}
+	}
+	Expect(iter.Err()).NotTo(HaveOccurred())
+
+	By("reading every file of home's run directory, logs included")
+	files := 0
+	Expect(filepath.WalkDir(home.Dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		files++
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				return fmt.Errorf("found %q in %s", n, path)
+			}
+		}
+		return nil
+	})).To(Succeed())
+	Expect(files).To(BeNumerically(">", 10))
+}

@@ -18,6 +18,14 @@ import (
 // spec ends. It returns its API URL. Its cache is its own: no other spec shares it.
 func ownHomeGateway(overrides map[string]any) string {
 	GinkgoHelper()
+	url, _ := ownHomeGatewaySession(overrides)
+	return url
+}
+
+// ownHomeGatewaySession is ownHomeGateway with its process, whose Out and Err hold
+// its log, for specs that read it.
+func ownHomeGatewaySession(overrides map[string]any) (string, *gexec.Session) {
+	GinkgoHelper()
 	apiAddr, fed := freeAddr(), freeAddr()
 	config := siteConfig(site("home"), mergeMaps(map[string]any{
 		"listen":     map[string]any{"api": apiAddr, "federation": fed},
@@ -27,7 +35,7 @@ func ownHomeGateway(overrides map[string]any) string {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { s.Terminate().Wait(Timeouts.Teardown) })
 	Eventually(readyz).WithArguments("http://" + apiAddr).WithTimeout(Timeouts.Readiness).WithPolling(Timeouts.Poll).Should(Equal(http.StatusOK))
-	return "http://" + apiAddr
+	return "http://" + apiAddr, s
 }
 
 // inTrace is a traceparent header of a fresh trace, and the trace's id.
