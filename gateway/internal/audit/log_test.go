@@ -128,7 +128,7 @@ func BenchmarkAppendCPU(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64((cpu() - before).Microseconds())/float64(b.N), "cpu-µs/row")
+	b.ReportMetric(float64((cpu()-before).Microseconds())/float64(b.N), "cpu-µs/row")
 }
 
 // A batch the database refuses is an error for every request in it (none is answered
