@@ -214,6 +214,8 @@ func do(c *http.Client, method, url, token string, body []byte) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	// Every line measures the live path; a line about the cache would say so.
+	req.Header.Set("Cache-Control", "no-cache")
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
