@@ -12,8 +12,10 @@ type Keyset struct {
 // Validate checks a keyset: a creation time and a canonical id. A keyset names a
 // place, not a row: it need not exist, and one that is forged only narrows a list.
 func (k Keyset) Validate() error {
-	if k.CreatedAt.IsZero() {
-		return &FieldError{Field: "after.created_at", Code: CodeInvalidCursor, Message: "after.created_at must be an RFC 3339 time"}
+	// An offset can carry a four-digit year out of range in UTC (year 0 or 10000),
+	// which databases store differently or not at all.
+	if y := k.CreatedAt.UTC().Year(); k.CreatedAt.IsZero() || y < 1 || y > 9999 {
+		return &FieldError{Field: "after.created_at", Code: CodeInvalidCursor, Message: "after.created_at must be an RFC 3339 time between the years 1 and 9999"}
 	}
 	if !CanonicalUUID(k.ID) {
 		return &FieldError{Field: "after.id", Code: CodeInvalidCursor, Message: "after.id must be a canonical lowercase UUID"}

@@ -37,6 +37,7 @@ func TestValidate(t *testing.T) {
 		{"after", FedListRequest{After: &Keyset{CreatedAt: time.Unix(1, 0), ID: "0b0c0d0e-0000-4000-8000-000000000001"}}, ""},
 		{"after and cursor", FedListRequest{Cursor: "x", After: &Keyset{CreatedAt: time.Unix(1, 0), ID: "0b0c0d0e-0000-4000-8000-000000000001"}}, CodeInvalidCursor},
 		{"after without a time", FedListRequest{After: &Keyset{ID: "0b0c0d0e-0000-4000-8000-000000000001"}}, CodeInvalidCursor},
+		{"after in year 0 in UTC", FedListRequest{After: &Keyset{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("", 3600)), ID: "0b0c0d0e-0000-4000-8000-000000000001"}}, CodeInvalidCursor},
 		{"after with a bad id", FedListRequest{After: &Keyset{CreatedAt: time.Unix(1, 0), ID: "1"}}, CodeInvalidCursor},
 		{"no token", EnrollRequest{CSRPEM: "x"}, CodeInvalidToken},
 	}

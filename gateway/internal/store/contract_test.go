@@ -462,6 +462,7 @@ func TestListAfterKeyset(t *testing.T) {
 		for _, bad := range []ListOptions{
 			{Limit: 5, After: &api.Keyset{CreatedAt: epoch, ID: "1 OR 1=1"}},
 			{Limit: 5, After: &api.Keyset{ID: uuid.NewString()}},
+			{Limit: 5, After: &api.Keyset{CreatedAt: time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -7200)), ID: uuid.NewString()}},
 			{Limit: 5, After: &future, Cursor: full.NextCursor + "x"},
 		} {
 			if _, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, bad); !errors.Is(err, ErrInvalid) {

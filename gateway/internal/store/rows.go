@@ -408,7 +408,7 @@ func keysetOf(o ListOptions) (*api.Keyset, error) {
 	case o.Cursor != "" && o.After != nil:
 		return nil, invalid("a list takes a cursor or a keyset, not both")
 	case o.After != nil:
-		if err := validID(o.After.ID); err != nil || o.After.CreatedAt.IsZero() {
+		if validID(o.After.ID) != nil || o.After.Validate() != nil {
 			return nil, invalid("malformed keyset")
 		}
 		return o.After, nil
@@ -417,7 +417,11 @@ func keysetOf(o ListOptions) (*api.Keyset, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &api.Keyset{CreatedAt: at, ID: id}, nil
+		k := &api.Keyset{CreatedAt: at, ID: id}
+		if k.Validate() != nil {
+			return nil, invalid("malformed cursor")
+		}
+		return k, nil
 	}
 	return nil, nil
 }
