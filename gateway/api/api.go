@@ -69,11 +69,14 @@ type Capabilities struct {
 	SupportedVerbs    []string `json:"supported_verbs"`
 }
 
-// FedListRequest is POST /api/federation/v1/list/{resource}.
+// FedListRequest is POST /api/federation/v1/list/{resource}. After is the keyset
+// alternative to Cursor (only rows strictly after it in the list's order); a request
+// has one or the other, never both.
 type FedListRequest struct {
-	Limit  int    `json:"limit,omitempty"`
-	Cursor string `json:"cursor,omitempty"`
-	Filter Filter `json:"filter,omitempty"`
+	Limit  int     `json:"limit,omitempty"`
+	Cursor string  `json:"cursor,omitempty"`
+	After  *Keyset `json:"after,omitempty"`
+	Filter Filter  `json:"filter,omitempty"`
 }
 
 // FedListResponse answers it; Truncated says the cap lowered the requested limit.

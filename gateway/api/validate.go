@@ -63,6 +63,14 @@ func (r FedListRequest) Validate() error {
 	if len(r.Cursor) > MaxCursor {
 		return &FieldError{Field: "cursor", Code: CodeInvalidCursor, Message: fmt.Sprintf("cursor must be at most %d bytes", MaxCursor)}
 	}
+	if r.After != nil {
+		if r.Cursor != "" {
+			return &FieldError{Field: "after", Code: CodeInvalidCursor, Message: "send cursor or after, not both"}
+		}
+		if err := r.After.Validate(); err != nil {
+			return err
+		}
+	}
 	return r.Filter.Validate()
 }
 

@@ -92,10 +92,25 @@ func (c *Client) List(ctx context.Context, resource string, req api.FedListReque
 		return ListResult{}, c.invalid()
 	}
 	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), false)
-	if !ok {
+	if !ok || !allAfter(items, req.After) {
 		return ListResult{}, c.invalid()
 	}
 	return ListResult{Items: items, NextCursor: out.NextCursor}, nil
+}
+
+// allAfter reports whether every row lies strictly after the keyset asked for (nil:
+// any row): a merged list resumes a peer from its rows, so a peer that answered rows
+// from before its place could make the list repeat or never end.
+func allAfter(items []api.Item, after *api.Keyset) bool {
+	if after == nil {
+		return true
+	}
+	for _, it := range items {
+		if !after.Before(api.KeyOf(it)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Get calls POST /get/{resource}/{id} at the peer; the row must be the one asked for.

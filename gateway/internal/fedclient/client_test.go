@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 )
@@ -137,5 +138,29 @@ func TestSpeaksHTTP2(t *testing.T) {
 	c := NewClient("work", srv.URL, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13})
 	if _, err := c.List(context.Background(), "tasks", api.FedListRequest{}); err != nil || proto != "HTTP/2.0" {
 		t.Errorf("proto %q, err %v", proto, err)
+	}
+}
+
+// A merged list resumes a peer from the rows it answered: a row at or before the
+// keyset asked for would make the list repeat rows, so it makes the answer invalid.
+func TestListRowsMustLieAfterTheKeyset(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // task()'s created_at
+	tests := []struct {
+		name  string
+		after api.Keyset
+		ok    bool
+	}{
+		{"a row after the keyset", api.Keyset{CreatedAt: at.Add(time.Second), ID: taskID}, true},
+		{"as old, a smaller id", api.Keyset{CreatedAt: at, ID: "0191d3a8-0000-7000-8000-000000000002"}, true},
+		{"the keyset's own row", api.Keyset{CreatedAt: at, ID: taskID}, false},
+		{"a row before the keyset", api.Keyset{CreatedAt: at.Add(-time.Second), ID: taskID}, false},
+	}
+	c := peerAnswering(t, 200, `{"items": [`+task()+`]}`)
+	for _, tc := range tests {
+		_, err := c.List(context.Background(), "tasks", api.FedListRequest{Limit: 2, After: &tc.after})
+		var pe *PeerError
+		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &pe) || pe.Code != api.CodeInvalidResponse)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 	}
 }

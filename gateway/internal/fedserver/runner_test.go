@@ -44,12 +44,13 @@ func (g fakeGuard) Check(context.Context, *tls.ConnectionState) (guard.Caller, e
 type fakeStore struct {
 	store.Store // any other method panics: the verbs must not call it
 	rows        []scope.Rows
+	lists       []store.ListOptions
 	searches    []store.SearchOptions
 	err         error
 }
 
 func (s *fakeStore) ListGranted(_ context.Context, rows scope.Rows, o store.ListOptions) (store.Page, error) {
-	s.rows = append(s.rows, rows)
+	s.rows, s.lists = append(s.rows, rows), append(s.lists, o)
 	if s.err != nil {
 		return store.Page{}, s.err
 	}
@@ -156,6 +157,9 @@ func TestRunnerRefuses(t *testing.T) {
 		{"a field twice", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": 1, "limit": 2}`}, 400, api.CodeInvalidBody, api.OutcomeDenied},
 		{"a status not of the list", ok, exchange{"POST", Prefix + "/list/tasks", `{"filter": {"status": "DONE"}}`}, 400, api.CodeInvalidStatus, api.OutcomeDenied},
 		{"a team that is not a uuid", ok, exchange{"POST", Prefix + "/list/tasks", `{"filter": {"team_id": "core"}}`}, 400, api.CodeInvalidTeamID, api.OutcomeDenied},
+		{"a keyset and a cursor", ok, exchange{"POST", Prefix + "/list/tasks", `{"cursor": "x", "after": {"created_at": "2026-11-01T00:00:00Z", "id": "` + rowID + `"}}`}, 400, api.CodeInvalidCursor, api.OutcomeDenied},
+		{"a keyset with a bad id", ok, exchange{"POST", Prefix + "/list/tasks", `{"after": {"created_at": "2026-11-01T00:00:00Z", "id": "1 OR 1=1"}}`}, 400, api.CodeInvalidCursor, api.OutcomeDenied},
+		{"a keyset without a time", ok, exchange{"POST", Prefix + "/list/tasks", `{"after": {"id": "` + rowID + `"}}`}, 400, api.CodeInvalidCursor, api.OutcomeDenied},
 		{"a negative limit", ok, exchange{"POST", Prefix + "/list/tasks", `{"limit": -1}`}, 400, api.CodeInvalidLimit, api.OutcomeDenied},
 	}
 	for _, tc := range tests {
@@ -238,6 +242,25 @@ func TestRunnerAllows(t *testing.T) {
 	if len(au.entries) != 1 || au.entries[0].Outcome != api.OutcomeAllowed || au.entries[0].Rows != 3 || au.entries[0].Verb != "list" ||
 		au.entries[0].Action != "POST /api/federation/v1/list/{resource}" || au.entries[0].Actor != "peer:home" {
 		t.Errorf("audit rows %+v", au.entries)
+	}
+}
+
+// A keyset reaches the store with the grant's effective rows: the scope still
+// decides which rows exist, the keyset only where the list resumes.
+func TestListPassesTheKeysetUnderTheScope(t *testing.T) {
+	st := &fakeStore{}
+	r := serve(t, fakeGuard{caller: activeCaller()}, st, &fakeAudit{},
+		exchange{"POST", Prefix + "/list/tasks", `{"limit": 2, "after": {"created_at": "2026-11-01T10:00:00.123456+01:00", "id": "` + rowID + `"}}`})
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	want := api.Keyset{CreatedAt: time.Date(2026, 11, 1, 9, 0, 0, 123456000, time.UTC), ID: rowID}
+	if len(st.lists) != 1 || st.lists[0].After == nil || !st.lists[0].After.CreatedAt.Equal(want.CreatedAt) ||
+		st.lists[0].After.ID != want.ID || st.lists[0].Cursor != "" || st.lists[0].Limit != 2 {
+		t.Fatalf("the store was asked %+v, want after %+v", st.lists, want)
+	}
+	if st.rows[0].Resource() != "tasks" || st.rows[0].Subject() != subject {
+		t.Errorf("the keyset read %+v, not the grant's effective rows", st.rows)
 	}
 }
 

@@ -24,7 +24,8 @@ func (s *Server) capabilities(_ context.Context, req request[none]) (reply[api.C
 
 func (s *Server) list(ctx context.Context, req request[api.FedListRequest]) (reply[api.FedListResponse], error) {
 	limit := req.caller.Grant.Scope.Cap(req.body.Limit)
-	page, err := s.Store.ListGranted(ctx, req.rows, store.ListOptions{Limit: limit, Cursor: req.body.Cursor, Filter: req.body.Filter})
+	page, err := s.Store.ListGranted(ctx, req.rows, store.ListOptions{Limit: limit, Cursor: req.body.Cursor,
+		After: req.body.After, Filter: req.body.Filter})
 	if err != nil {
 		return reply[api.FedListResponse]{}, err
 	}

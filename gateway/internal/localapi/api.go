@@ -142,9 +142,17 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 	if err != nil {
 		return api.ListResponse{}, err
 	}
-	opts, err := listOptions(q)
+	merged := local && q.Get("source") == "all"
+	maxCursor := api.MaxCursor
+	if merged {
+		maxCursor = maxMergedCursor
+	}
+	opts, err := listOptions(q, maxCursor)
 	if err != nil {
 		return api.ListResponse{}, err
+	}
+	if merged {
+		return a.listMerged(r, resource, peers, opts)
 	}
 	resp := api.ListResponse{Items: []any{}, Sources: []api.SourceStatus{}}
 	if local {
@@ -157,30 +165,20 @@ func (a *API) listResources(r *http.Request, resource string) (api.ListResponse,
 		}
 		resp.NextCursor = page.NextCursor
 		resp.Sources = append(resp.Sources, api.SourceStatus{Name: SourceLocal, Status: "ok"})
+		return resp, nil
 	}
-	if len(peers) > 0 {
-		single := !local && len(peers) == 1
-		req := api.FedListRequest{Limit: opts.Limit, Filter: opts.Filter}
-		if single { // a cursor belongs to one source
-			req.Cursor = opts.Cursor
+	// One named peer: its own cursor pages it.
+	req := api.FedListRequest{Limit: opts.Limit, Cursor: opts.Cursor, Filter: opts.Filter}
+	list := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
+		return p.List(ctx, resource, req)
+	}
+	for _, res := range a.fanOut(peerContext(r), peers, "list", resource, list) {
+		resp.Sources = append(resp.Sources, res.status)
+		if res.status.Status == "error" {
+			resp.Partial = true
+			continue
 		}
-		list := func(ctx context.Context, p fedclient.Peer) (fedclient.ListResult, error) {
-			return p.List(ctx, resource, req)
-		}
-		for _, res := range a.fanOut(peerContext(r), peers, "list", resource, list) {
-			resp.Sources = append(resp.Sources, res.status)
-			if res.status.Status == "error" {
-				resp.Partial = true
-				continue
-			}
-			resp.Items = append(resp.Items, res.items...)
-			if single {
-				resp.NextCursor = res.next
-			}
-		}
-		if !single {
-			resp.NextCursor = "" // pages of several sources do not resume as one
-		}
+		resp.Items, resp.NextCursor = append(resp.Items, res.items...), res.next
 	}
 	return resp, nil
 }
@@ -273,7 +271,9 @@ func sourceStatus(name string, s fedclient.Served) api.SourceStatus {
 	return st
 }
 
-func listOptions(q map[string][]string) (store.ListOptions, error) {
+// listOptions reads a list's parameters; a cursor may be up to maxCursor bytes (a
+// merged list's holds a keyset per source).
+func listOptions(q map[string][]string, maxCursor int) (store.ListOptions, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]
@@ -293,8 +293,8 @@ func listOptions(q map[string][]string) (store.ListOptions, error) {
 		}
 		o.Filter.UpdatedSince = &t
 	}
-	if len(o.Cursor) > api.MaxCursor {
-		return o, errs.New(errs.Invalid, api.CodeInvalidCursor, "cursor must be at most %d bytes", api.MaxCursor)
+	if len(o.Cursor) > maxCursor {
+		return o, errs.New(errs.Invalid, api.CodeInvalidCursor, "cursor must be at most %d bytes", maxCursor)
 	}
 	return o, o.Filter.Validate()
 }

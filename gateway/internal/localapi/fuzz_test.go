@@ -83,6 +83,8 @@ func FuzzLocalAPI(f *testing.F) {
 		{"GET", "/api/v1/search?q=%22NEAR(+a*+AND&resource=tasks&limit=3", "", true},
 		{"GET", "/api/v1/search?q=x&resource=memories&mode=vector&source=all", "", true},
 		{"GET", "/api/v1/search?q=%00&resource=notes", "", true},
+		{"GET", "/api/v1/tasks?source=all&limit=2&cursor=eyJ2IjoxLCJzb3VyY2VzIjp7ImxvY2FsIjp7ImFmdGVyIjp7ImNyZWF0ZWRfYXQiOiIyMDI2LTExLTAxVDA5OjAwOjAwWiIsImlkIjoiMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMTAwIn19fX0", "", true},
+		{"GET", "/api/v1/tasks?source=all&cursor=eyJ2IjoxLCJzb3VyY2VzIjp7ImxvY2FsIjp7ImRvbmUiOnRydWV9fX0", "", true},
 	} {
 		f.Add(sd.method, sd.target, []byte(sd.body), sd.auth)
 	}

@@ -120,6 +120,10 @@ func (s stage) List(ctx context.Context, resource string, req api.FedListRequest
 		t := req.Filter.UpdatedSince.UTC()
 		req.Filter.UpdatedSince = &t
 	}
+	if req.After != nil { // the same for a keyset (a copy: the caller's stays as it was)
+		k := api.Keyset{CreatedAt: req.After.CreatedAt.UTC(), ID: req.After.ID}
+		req.After = &k
+	}
 	e, served, err := s.c.answer(ctx, s.o, "list", resource, req, func(ctx context.Context) (entry, error) {
 		res, err := s.Peer.List(ctx, resource, req)
 		return entry{list: res}, err

@@ -268,6 +268,7 @@ func TestKeysIsolateUsersGrantsAndRequests(t *testing.T) {
 		{"another peer", Owner{UserID: alice.UserID, PeerID: "peer-lab", GrantID: alice.GrantID}, ctx, req, false},
 		{"another limit", alice, ctx, api.FedListRequest{Limit: 11}, false},
 		{"a cursor", alice, ctx, api.FedListRequest{Limit: 10, Cursor: "x"}, false},
+		{"a keyset", alice, ctx, api.FedListRequest{Limit: 10, After: &api.Keyset{CreatedAt: since, ID: "k1"}}, false},
 		{"a filter", alice, ctx, api.FedListRequest{Limit: 10, Filter: api.Filter{Status: api.StatusDone}}, false},
 	}
 	for _, tc := range tests {
@@ -287,6 +288,13 @@ func TestKeysIsolateUsersGrantsAndRequests(t *testing.T) {
 	_, _ = p.List(ctx, "tasks", api.FedListRequest{Limit: 1, Filter: api.Filter{UpdatedSince: &since}})
 	if res, _ := p.List(ctx, "tasks", api.FedListRequest{Limit: 1, Filter: api.Filter{UpdatedSince: &sinceElsewhere}}); !res.Cached {
 		t.Error("one instant in two zones made two keys")
+	}
+	_, _ = p.List(ctx, "tasks", api.FedListRequest{Limit: 1, After: &api.Keyset{CreatedAt: since, ID: "k1"}})
+	if res, _ := p.List(ctx, "tasks", api.FedListRequest{Limit: 1, After: &api.Keyset{CreatedAt: sinceElsewhere, ID: "k1"}}); !res.Cached {
+		t.Error("one keyset in two zones made two keys")
+	}
+	if res, _ := p.List(ctx, "tasks", api.FedListRequest{Limit: 1, After: &api.Keyset{CreatedAt: since, ID: "k2"}}); res.Cached {
+		t.Error("another keyset shared a key")
 	}
 	if res, _ := p.List(ctx, "notes", api.FedListRequest{Limit: 1, Filter: api.Filter{UpdatedSince: &since}}); res.Cached {
 		t.Error("another resource shared a key")

@@ -422,3 +422,52 @@ func TestScopeNarrowsToEffectiveRows(t *testing.T) {
 		}
 	})
 }
+
+// A keyset resumes strictly after its place in the list's order (ties broken by id),
+// and under a grant a forged keyset only narrows: the scope still applies.
+func TestListAfterKeyset(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		f := seedFixture(t, s)
+		var all []api.Task
+		for i := range 12 {
+			tk := task(f.alice, nil, i)
+			if i%3 == 0 { // same instant as its predecessor: the id breaks the tie
+				tk.CreatedAt = epoch.Add(time.Duration(i-1) * time.Minute)
+			}
+			must(t, s.PutTask(ctx, tk))
+			all = append(all, tk)
+		}
+		carols := task(f.carol, &f.other, 99) // outside alice's rows: never listed
+		must(t, s.PutTask(ctx, carols))
+		full, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 100})
+		must(t, err)
+		want := ids(full.Items)
+		for i, it := range full.Items {
+			k := api.KeyOf(it)
+			page, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, ListOptions{Limit: 100, After: &k})
+			must(t, err)
+			if got := ids(page.Items); strings.Join(got, ",") != strings.Join(want[i+1:], ",") {
+				t.Fatalf("after row %d: got %v, want %v", i, got, want[i+1:])
+			}
+		}
+		rows, err := scope.Scope{Resources: []string{api.ResourceTasks}, MaxRowsPerQuery: 50, IncludePersonal: true}.Authorize(f.alice, api.ResourceTasks)
+		must(t, err)
+		future := api.Keyset{CreatedAt: epoch.Add(24 * time.Hour), ID: "ffffffff-ffff-4fff-bfff-ffffffffffff"}
+		page, err := s.ListGranted(ctx, rows, ListOptions{Limit: 50, After: &future})
+		must(t, err)
+		if len(page.Items) != len(all) || dedupe(ids(page.Items))[carols.ID] {
+			t.Errorf("a keyset past every row lists %d rows, want alice's %d only", len(page.Items), len(all))
+		}
+		for _, bad := range []ListOptions{
+			{Limit: 5, After: &api.Keyset{CreatedAt: epoch, ID: "1 OR 1=1"}},
+			{Limit: 5, After: &api.Keyset{ID: uuid.NewString()}},
+			{Limit: 5, After: &api.Keyset{CreatedAt: time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -7200)), ID: uuid.NewString()}},
+			{Limit: 5, After: &future, Cursor: full.NextCursor + "x"},
+		} {
+			if _, err := s.List(ctx, Viewer{f.alice}, api.ResourceTasks, bad); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%+v: %v, want ErrInvalid", bad, err)
+			}
+		}
+	})
+}

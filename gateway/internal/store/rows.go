@@ -313,13 +313,15 @@ func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions,
 		}
 		where, args = append(where, "updated_at >= ?"), append(args, s.d.ts(*f.UpdatedSince))
 	}
-	if o.Cursor != "" {
-		at, id, err := decodeCursor(o.Cursor)
-		if err != nil {
-			return Page{}, err
-		}
+	after, err := keysetOf(o)
+	if err != nil {
+		return Page{}, err
+	}
+	if after != nil {
+		// Strictly after in the list's order; the scope's arms still apply below, so a
+		// forged keyset only narrows.
 		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
-		args = append(args, s.d.ts(at), s.d.ts(at), id)
+		args = append(args, s.d.ts(after.CreatedAt), s.d.ts(after.CreatedAt), after.ID)
 	}
 	teams, err := s.teamsOf(ctx, userID)
 	if err != nil {
@@ -398,6 +400,30 @@ func (s *sqlStore) get(ctx context.Context, userID, name, id string, n *narrowin
 		return nil, ErrNotFound
 	}
 	return item, err
+}
+
+// keysetOf is where a list resumes: its cursor's keyset, or its After.
+func keysetOf(o ListOptions) (*api.Keyset, error) {
+	switch {
+	case o.Cursor != "" && o.After != nil:
+		return nil, invalid("a list takes a cursor or a keyset, not both")
+	case o.After != nil:
+		if validID(o.After.ID) != nil || o.After.Validate() != nil {
+			return nil, invalid("malformed keyset")
+		}
+		return o.After, nil
+	case o.Cursor != "":
+		at, id, err := decodeCursor(o.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		k := &api.Keyset{CreatedAt: at, ID: id}
+		if k.Validate() != nil {
+			return nil, invalid("malformed cursor")
+		}
+		return k, nil
+	}
+	return nil, nil
 }
 
 // Cursors are opaque to clients: base64url of "<created_at RFC3339Nano>|<id>".

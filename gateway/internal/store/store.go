@@ -54,10 +54,12 @@ type Credential struct {
 	SecretSealed []byte
 }
 
-// ListOptions page and filter a list. Limit is clamped by the caller.
+// ListOptions page and filter a list. Limit is clamped by the caller. After is the
+// keyset alternative to Cursor (rows strictly after it); at most one of them is set.
 type ListOptions struct {
 	Limit  int
 	Cursor string
+	After  *api.Keyset
 	Filter api.Filter
 }
 
