@@ -126,6 +126,13 @@ func (c *ConnCap) Open() int {
 	return len(c.conns)
 }
 
+// idleCount is how many open connections are idle (tests).
+func (c *ConnCap) idleCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.idle.Len()
+}
+
 // signal wakes a waiting Accept; the caller holds mu.
 func (c *ConnCap) signal() {
 	close(c.wake)

@@ -123,6 +123,10 @@ func TestCapClosesTheOldestIdleConnection(t *testing.T) {
 					if status, err := get(c, ""); err != nil || status != "200 OK" {
 						t.Fatalf("idle connection's request: %q, %v", status, err)
 					}
+					// The client has its answer before the server marks the
+					// connection idle: wait for that, so "oldest idle" is the order
+					// the connections were made in.
+					waitFor(t, func() bool { return l.cap.idleCount() == l.cap.Open() })
 				}
 				conns = append(conns, c)
 			}
@@ -297,4 +301,14 @@ func (c *ConnCap) busy() int {
 		}
 	}
 	return n
+}
+
+// waitFor polls cond for up to 2 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the server's view of the connections")
+		}
+	}
 }
