@@ -252,7 +252,8 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		Tracer: tracer, Log: log,
 		Guard: &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(),
 			Revoked: rev.list},
-		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log}}
+		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log,
+			Lifetime: cfg.Federation.ClientCertLifetime.Duration}}
 	return listener{tls: fedserver.TLSConfig(root, cert, rev.list.VerifyConnection), handler: srv.Handler(), flood: flood,
 		revocation: rev}, nil
 }
