@@ -24,12 +24,18 @@ import (
 type Caller struct {
 	Grant    fedstore.Grant
 	Identity identity.Identity
+	// Serial is the client certificate's serial (decimal): the grant's current one or,
+	// inside its overlap, the previous one.
+	Serial string
 }
 
 // Grants reads a grant as it is now: the guard never caches it, so a revocation
 // applies to the next request.
 type Grants interface {
 	GuardGrant(ctx context.Context, id string) (fedstore.Grant, error)
+	// PreviousSerial is until when a grant's previous certificate (one a renewal
+	// replaced) is accepted, fedstore.ErrNotFound for a serial that is none.
+	PreviousSerial(ctx context.Context, grantID, serial string) (time.Time, error)
 }
 
 // Guard checks certificates and grants.
@@ -67,7 +73,7 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 	if err != nil {
 		return Caller{}, err
 	}
-	c := Caller{Identity: id}
+	c := Caller{Identity: id, Serial: leaf.SerialNumber.String()}
 	grant, err := g.Grants.GuardGrant(ctx, id.GrantID)
 	switch {
 	case errors.Is(err, fedstore.ErrNotFound):
@@ -76,7 +82,10 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 		return c, errs.Wrap(errs.Internal, api.CodeInternal, "the grant could not be checked", err)
 	}
 	c.Grant = grant
-	if err := authorize(grant, id, leaf, now()); err != nil {
+	if err := authorize(grant, id, now()); err != nil {
+		return c, err
+	}
+	if err := g.currentOrPrevious(ctx, grant, c.Serial, now()); err != nil {
 		return c, err
 	}
 	// After the grant, whose own refusal (revoked, say) tells the peer more: a
@@ -110,9 +119,9 @@ func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Id
 	return id, nil
 }
 
-// authorize is the 403 half: the grant is active, unexpired, of an active peer, for
-// the certificate's subject, and the certificate is the grant's current one.
-func authorize(grant fedstore.Grant, id identity.Identity, leaf *x509.Certificate, now time.Time) error {
+// authorize is the 403 half: the grant is active, unexpired, of an active peer, and
+// for the certificate's subject.
+func authorize(grant fedstore.Grant, id identity.Identity, now time.Time) error {
 	switch {
 	case grant.Status == "pending":
 		return forbidden(api.CodeGrantPending, "the grant is not active")
@@ -126,8 +135,28 @@ func authorize(grant fedstore.Grant, id identity.Identity, leaf *x509.Certificat
 		return forbidden(api.CodePeerNotActive, "the peer is not active")
 	case grant.SubjectUserID != id.SubjectUserID:
 		return forbidden(api.CodeSubjectMismatch, "the certificate's subject is not the grant's")
-	case grant.CertSerial != leaf.SerialNumber.String():
-		return forbidden(api.CodeStaleCertificate, "the certificate is not the grant's current one")
+	}
+	return nil
+}
+
+var errStale = forbidden(api.CodeStaleCertificate, "the certificate is not the grant's current one: use the one your last enrollment or renewal issued")
+
+// currentOrPrevious accepts the grant's current certificate, and the one its last
+// renewal replaced until that one's overlap ends (requests in flight with it, and a
+// renewal whose answer was lost); every other certificate of the grant is stale. The
+// current one is on the grant's row; only another serial costs a read.
+func (g *Guard) currentOrPrevious(ctx context.Context, grant fedstore.Grant, serial string, now time.Time) error {
+	if grant.CertSerial != "" && serial == grant.CertSerial {
+		return nil
+	}
+	until, err := g.Grants.PreviousSerial(ctx, grant.ID, serial)
+	switch {
+	case errors.Is(err, fedstore.ErrNotFound):
+		return errStale
+	case err != nil:
+		return errs.Wrap(errs.Internal, api.CodeInternal, "the certificate could not be checked", err)
+	case !now.Before(until):
+		return errStale
 	}
 	return nil
 }
