@@ -253,7 +253,9 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		Guard: &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(),
 			Revoked: rev.list},
 		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log,
-			Lifetime: cfg.Federation.ClientCertLifetime.Duration}}
+			Lifetime: cfg.Federation.ClientCertLifetime.Duration},
+		Renew: &fedserver.Renewer{Fed: s.Fed, CA: clients[1], Lifetime: cfg.Federation.ClientCertLifetime.Duration,
+			Overlap: cfg.Federation.RenewalOverlap.Duration, Superseded: rev.sweeper.Kick, Log: log}}
 	return listener{tls: fedserver.TLSConfig(root, cert, rev.list.VerifyConnection), handler: srv.Handler(), flood: flood,
 		revocation: rev}, nil
 }

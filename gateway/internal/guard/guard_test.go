@@ -23,7 +23,9 @@ const (
 
 type oneGrant fedstore.Grant
 
-func (g oneGrant) GuardGrant(context.Context, string) (fedstore.Grant, error) { return fedstore.Grant(g), nil }
+func (g oneGrant) GuardGrant(context.Context, string) (fedstore.Grant, error) {
+	return fedstore.Grant(g), nil
+}
 
 func (g oneGrant) PreviousSerial(context.Context, string, string) (time.Time, error) {
 	return time.Time{}, fedstore.ErrNotFound
