@@ -1,11 +1,13 @@
 package acceptance
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -67,5 +69,135 @@ var _ = Describe("Certificate lifecycle", Label("M6", "security"), func() {
 			Expect(extValues(cert, api.OIDGrantID)).To(Equal([]string{g.GrantID}))
 			Expect(extValues(cert, api.OIDSubjectUserID)).To(Equal([]string{g.SubjectUserID}))
 		}
+	})
+})
+
+var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
+	var work world.SiteInfo
+	BeforeEach(func() { work = site("work") })
+
+	It("[M6-2] renews through the gateway: a new serial, the old one accepted for the overlap and refused after; a renewal whose answer was lost recovers", func() {
+		fedURL := shortLived("3m", "30s")
+		g := newGrant(work, fullScope)
+		a := enrolledAt(fedURL, g)
+		// The gateway's lifetime, plus the minute step-ca backdates.
+		Expect(a.Leaf.NotAfter.Sub(a.Leaf.NotBefore)).To(BeNumerically("~", 4*time.Minute, 5*time.Second))
+		withA := mtlsClient(work, &a) // kept alive across the renewal
+		Expect(codeWith(withA, fedURL)).To(Equal("ok"))
+
+		status, b, code := renewAt(fedURL, a)
+		Expect(status).To(Equal(http.StatusCreated), code)
+		Expect(b.Leaf.SerialNumber.String()).NotTo(Equal(a.Leaf.SerialNumber.String()))
+		Expect(b.Leaf.PublicKey).NotTo(Equal(a.Leaf.PublicKey))
+		Expect(extValues(b.Leaf, api.OIDGrantID)).To(Equal([]string{g.GrantID}))
+		Expect(extValues(b.Leaf, api.OIDSubjectUserID)).To(Equal([]string{g.SubjectUserID}))
+		Expect(b.Leaf.NotAfter.Sub(b.Leaf.NotBefore)).To(BeNumerically("~", 4*time.Minute, 5*time.Second))
+		withB := mtlsClient(work, &b)
+		Expect(codeWith(withB, fedURL)).To(Equal("ok"))
+		Expect(codeWith(withA, fedURL)).To(Equal("ok"), "the previous certificate inside its overlap")
+		Expect(serialStates(work, g.GrantID)).To(Equal(map[string]string{a.Leaf.SerialNumber.String(): "previous", b.Leaf.SerialNumber.String(): "current"}))
+
+		By("renewing with the previous certificate again, as a site whose 201 was lost does")
+		status, c, code := renewAt(fedURL, a)
+		Expect(status).To(Equal(http.StatusCreated), code)
+		withC := mtlsClient(work, &c)
+		Expect(codeWith(withC, fedURL)).To(Equal("ok"))
+		Expect(codeWith(withB, fedURL)).To(Equal(api.CodeStaleCertificate), "the unclaimed certificate, on its kept-alive connection")
+		Eventually(crlSerials).WithArguments(work).WithTimeout(5*time.Second).WithPolling(200*time.Millisecond).
+			Should(ContainElement(b.Leaf.SerialNumber.String()), "the unclaimed certificate is revoked at the CA")
+		Eventually(func() string { return codeWith(mtlsClient(work, &b), fedURL) }).WithTimeout(5*time.Second).
+			WithPolling(200*time.Millisecond).Should(Equal(refusedInHandshake), "a new connection with it, once the listener has the CRL")
+
+		By("waiting out the overlap")
+		Eventually(codeWith).WithArguments(withA, fedURL).WithTimeout(45 * time.Second).WithPolling(500 * time.Millisecond).
+			Should(Equal(api.CodeStaleCertificate))
+		Eventually(crlSerials).WithArguments(work).WithTimeout(10*time.Second).WithPolling(200*time.Millisecond).
+			Should(ContainElement(a.Leaf.SerialNumber.String()), "the previous certificate is revoked at the CA once its overlap ended")
+		Expect(codeWith(withC, fedURL)).To(Equal("ok"))
+		Expect(codeWith(mtlsClient(work, &c), work.FederationURL)).To(Equal("ok"), "every listener of the site accepts it")
+
+		Expect(auditOf(work)).To(ContainElements(
+			SatisfyAll(HaveField("GrantID", g.GrantID), HaveField("Verb", "renew"), HaveField("Outcome", api.OutcomeAllowed),
+				HaveField("Detail", "serial "+b.Leaf.SerialNumber.String()+" replaces "+a.Leaf.SerialNumber.String())),
+			SatisfyAll(HaveField("GrantID", g.GrantID), HaveField("Verb", "renew"), HaveField("Outcome", api.OutcomeAllowed),
+				HaveField("Detail", ContainSubstring("unclaimed "+b.Leaf.SerialNumber.String()+" revoked")))))
+	})
+
+	DescribeTable("[M6-3] refuses to renew for a grant no longer active, and audits the refusal",
+		func(code string, end func(p peer)) {
+			p := enrolledPeer(work, fullScope)
+			// A connection opened before (a new one is refused in the handshake once
+			// the revoked grant's serial is in the CRL).
+			Expect(codeWith(p.client, work.FederationURL)).To(Equal("ok"))
+			end(p)
+			status, _, got := renewWith(p.client, work.FederationURL)
+			Expect(status).To(Equal(http.StatusForbidden))
+			Expect(got).To(Equal(code))
+			Expect(serialStates(work, p.grant.GrantID)).To(HaveLen(1), "no certificate was issued")
+			Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
+				HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))))
+		},
+		Entry("revoked", api.CodeGrantRevoked, func(p peer) {
+			cliJSON(site("work"), &api.Grant{}, "federation", "grant", "revoke", p.grant.GrantID, "--reason", "renewal spec")
+		}),
+		Entry("expired", api.CodeGrantExpired, func(p peer) {
+			_, err := sqlConn(bgCtx(), site("work").PostgresURL).Exec(bgCtx(),
+				`UPDATE federation_grants SET expires_at = now() - interval '1 second' WHERE id = $1`, p.grant.GrantID)
+			Expect(err).NotTo(HaveOccurred())
+		}),
+	)
+
+	It("[M6-3] refuses to renew with a certificate revoked at the CA, on a connection opened before", func() {
+		p := enrolledPeer(work, fullScope)
+		kept := mtlsClient(work, &p.cert)
+		Expect(codeWith(kept, work.FederationURL)).To(Equal("ok"))
+		revokeAtCA(work, p.serial())
+		// Once a new connection is refused the listener has the CRL; the refusal below
+		// is then the first of its grant, so it has a row of its own (not a flood's).
+		Eventually(func() string { return codeWith(mtlsClient(work, &p.cert), work.FederationURL) }).
+			WithTimeout(Timeouts.Readiness).WithPolling(200 * time.Millisecond).Should(Equal(refusedInHandshake))
+		status, _, code := renewWith(kept, work.FederationURL)
+		Expect(status).To(Equal(http.StatusUnauthorized))
+		Expect(code).To(Equal(api.CodeCertificateRevoked))
+		Expect(serialStates(work, p.grant.GrantID)).To(HaveLen(1), "no certificate was issued")
+		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
+			HaveField("Reason", api.CodeCertificateRevoked))))
+	})
+
+	It("[M6-4] step-ca's own /1.0/renew refuses a federation certificate (disableRenewal)", func() {
+		p := enrolledPeer(work, fullScope)
+		var out struct {
+			Crt     string `json:"crt"`
+			Message string `json:"message"`
+		}
+		status := call(http.MethodPost, work.CAURL+"/1.0/renew", &out, via(mtlsClient(work, &p.cert)))
+		Expect(status).To(Equal(http.StatusUnauthorized), out.Message)
+		Expect(out.Crt).To(BeEmpty())
+
+		By("renewing a certificate of a provisioner that allows it, so the refusal is the claim's")
+		key, csr := keyAndCSR(&x509.CertificateRequest{})
+		token := mintTokenWith(work, world.BrokenProvisioner, map[string]any{"grant_id": uuid.NewString(), "subject_user_id": uuid.NewString()})
+		status, cert, msg := sign(work, map[string]any{"csr": csr, "ott": token})
+		Expect(status).To(Equal(http.StatusCreated), msg)
+		other := tls.Certificate{Certificate: [][]byte{cert.Raw, intermediateOf(work)}, PrivateKey: key}
+		status = call(http.MethodPost, work.CAURL+"/1.0/renew", &out, via(mtlsClient(work, &other)))
+		Expect(status).To(Equal(http.StatusCreated), out.Message)
+		Expect(out.Crt).NotTo(BeEmpty())
+	})
+
+	It("[M6-5] an expired certificate is refused in the TLS handshake and on a kept-alive connection", func() {
+		fedURL := shortLived("2m", "30s")
+		cert := enrolledAt(fedURL, newGrant(work, fullScope))
+		// Two minutes from now: step-ca backdates a minute.
+		Expect(time.Until(cert.Leaf.NotAfter)).To(BeNumerically("~", 2*time.Minute, 10*time.Second))
+		kept := mtlsClient(work, &cert)
+		Expect(codeWith(kept, fedURL)).To(Equal("ok"))
+		// One request a second keeps the connection busy (the listener closes idle ones).
+		Eventually(codeWith).WithArguments(kept, fedURL).WithTimeout(3 * time.Minute).WithPolling(time.Second).
+			Should(Equal(api.CodeCertificateExpired))
+		Expect(time.Now()).To(BeTemporally(">=", cert.Leaf.NotAfter))
+		Expect(codeWith(mtlsClient(work, &cert), fedURL)).To(Equal(refusedInHandshake))
+		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", extValues(cert.Leaf, api.OIDGrantID)[0]),
+			HaveField("Reason", api.CodeCertificateExpired))))
 	})
 })

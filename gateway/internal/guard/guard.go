@@ -71,7 +71,7 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 	}
 	id, err := g.authenticate(leaf, now())
 	if err != nil {
-		return Caller{}, err
+		return Caller{Identity: id}, err
 	}
 	c := Caller{Identity: id, Serial: leaf.SerialNumber.String()}
 	grant, err := g.Grants.GuardGrant(ctx, id.GrantID)
@@ -96,13 +96,28 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 	return c, nil
 }
 
-// authenticate is the 401 half: a client certificate of the federation provisioner
-// that carries a well-formed identity.
+// authenticate is the 401 half: an unexpired client certificate of the federation
+// provisioner that carries a well-formed identity. An expired one that is otherwise
+// such a certificate is refused with its identity, so the audit row names its grant.
 func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Identity, error) {
+	id, err := g.federationIdentity(leaf)
 	// TLS checks validity at the handshake only; a kept-alive connection outlives it.
 	if !now.Before(leaf.NotAfter) {
-		return identity.Identity{}, unauthorized(api.CodeCertificateExpired, "the client certificate has expired: renew it")
+		if err != nil {
+			id = identity.Identity{}
+		}
+		return id, unauthorized(api.CodeCertificateExpired,
+			"the client certificate has expired: the serving site must grant access again (a new grant, then peer add --replace)")
 	}
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	return id, nil
+}
+
+// federationIdentity is the identity of a client certificate of the federation
+// provisioner, or why the certificate is none.
+func (g *Guard) federationIdentity(leaf *x509.Certificate) (identity.Identity, error) {
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return identity.Identity{}, unauthorized(api.CodeNotAClientCertificate, "the certificate is not for client authentication")
 	}

@@ -138,3 +138,34 @@ func TestCheckRefusesARevokedSerial(t *testing.T) {
 		}
 	}
 }
+
+// An expired certificate is 401 certificate_expired on a kept-alive connection; the
+// refusal names the grant when the certificate is otherwise a federation one, and
+// nothing when it is not (its OIDs are then no one's word).
+func TestCheckRefusesAnExpiredCertificate(t *testing.T) {
+	grant := oneGrant{ID: grantID, SubjectUserID: subjectID, Status: "active", PeerState: "active",
+		CertSerial: "4242", ExpiresAt: time.Now().Add(time.Hour)}
+	for _, tc := range []struct {
+		name, provisioner, wantGrant string
+	}{
+		{"a federation certificate", "federation", grantID},
+		{"another provisioner's", "other", ""},
+	} {
+		leaf := &x509.Certificate{
+			SerialNumber: big.NewInt(4242),
+			NotAfter:     time.Now().Add(-time.Second),
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			Extensions: []pkix.Extension{provExt(t, 1, tc.provisioner, false),
+				utf8Ext(t, api.OIDGrantID, grantID), utf8Ext(t, api.OIDSubjectUserID, subjectID)},
+		}
+		g := &Guard{Grants: grant, Provisioner: "federation", ProvisionerKID: "kid"}
+		c, err := g.Check(context.Background(), &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf}}})
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Code != api.CodeCertificateExpired || e.Kind != errs.Unauthenticated {
+			t.Errorf("%s: got %v, want 401 certificate_expired", tc.name, err)
+		}
+		if c.Identity.GrantID != tc.wantGrant {
+			t.Errorf("%s: the refusal names grant %q, want %q", tc.name, c.Identity.GrantID, tc.wantGrant)
+		}
+	}
+}
