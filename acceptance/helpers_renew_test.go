@@ -4,9 +4,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -113,4 +117,73 @@ func serialStates(s world.SiteInfo, grantID string) map[string]string {
 	}
 	Expect(rows.Err()).NotTo(HaveOccurred())
 	return out
+}
+
+// atListener is an enrollment URL redeemed at another listener of the same site.
+func atListener(enrollmentURL, fedURL string) string {
+	GinkgoHelper()
+	u, err := url.Parse(enrollmentURL)
+	Expect(err).NotTo(HaveOccurred())
+	to, err := url.Parse(fedURL)
+	Expect(err).NotTo(HaveOccurred())
+	u.Host = to.Host
+	return u.String()
+}
+
+// outboundPeer is a requesting site's outbound peer as peer list --json prints it.
+func outboundPeer(s world.SiteInfo, name string) api.Peer {
+	GinkgoHelper()
+	var all []api.Peer
+	cliJSON(s, &all, "federation", "peer", "list", "--json")
+	for _, p := range all {
+		if p.Direction == "outbound" && p.Name == name {
+			return p
+		}
+	}
+	Fail("no outbound peer " + name)
+	return api.Peer{}
+}
+
+// requestLoop lists a local user's federated source once every interval until stop
+// is called, which returns what failed (an error, a non-200, a source not ok); ok
+// counts the lists that succeeded so far.
+func requestLoop(s world.SiteInfo, token, source string, every time.Duration) (ok func() int64, stop func() []string) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	var failures []string
+	var succeeded atomic.Int64
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		client := &http.Client{Timeout: Timeouts.Request}
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(every):
+			}
+			req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/api/v1/tasks?limit=5&source="+source, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err != nil {
+				failures = append(failures, err.Error())
+				continue
+			}
+			var l api.ListOf[map[string]any]
+			err = json.NewDecoder(resp.Body).Decode(&l)
+			drain(resp)
+			switch {
+			case err != nil || resp.StatusCode != http.StatusOK:
+				failures = append(failures, fmt.Sprintf("%s: %d %v", time.Now().Format(time.RFC3339Nano), resp.StatusCode, err))
+			case len(l.Sources) != 1 || l.Sources[0].Status != "ok":
+				failures = append(failures, fmt.Sprintf("%s: sources %+v", time.Now().Format(time.RFC3339Nano), l.Sources))
+			default:
+				succeeded.Add(1)
+			}
+		}
+	}()
+	return succeeded.Load, func() []string {
+		close(quit)
+		<-done
+		return failures
+	}
 }

@@ -1,6 +1,7 @@
 package acceptance
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -121,6 +122,53 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 				HaveField("Detail", "serial "+b.Leaf.SerialNumber.String()+" replaces "+a.Leaf.SerialNumber.String())),
 			SatisfyAll(HaveField("GrantID", g.GrantID), HaveField("Verb", "renew"), HaveField("Outcome", api.OutcomeAllowed),
 				HaveField("Detail", ContainSubstring("unclaimed "+b.Leaf.SerialNumber.String()+" revoked")))))
+	})
+
+	It("[M6-2] the requesting gateway renews its peer at renew_at: a steady request loop across it sees no failure", func(ctx SpecContext) {
+		home := site("home")
+		fedURL := shortLived("3m", "30s")
+		g := newGrant(work, fullScope)
+		// users[3] owns the peers of enrollment specs; nothing lists all of its sources.
+		name, owner := uniqueName("short"), home.Users[3]
+		add := cliStdin(home, atListener(g.EnrollmentURL, fedURL), "federation", "peer", "add", "-", "--name", name,
+			"--local-user", owner.Email, "--json")
+		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
+		DeferCleanup(func(ctx context.Context) {
+			// This spec's gateway stops with it: the peer must not linger as the user's.
+			_, err := sqlConn(ctx, home.PostgresURL).Exec(ctx,
+				`UPDATE federation_peers SET state = 'revoked' WHERE direction = 'outbound' AND name = $1`, name)
+			Expect(err).NotTo(HaveOccurred())
+		})
+		before := outboundPeer(home, name)
+		Expect(before.NotAfter).NotTo(BeNil())
+		Expect(before.RenewAt).NotTo(BeNil())
+		Expect(*before.RenewAt).To(BeTemporally("<", *before.NotAfter))
+		Expect(before.RenewalError).To(BeEmpty())
+		oldSerial := serialStates(work, g.GrantID)
+		Expect(oldSerial).To(HaveLen(1))
+
+		succeeded, stop := requestLoop(home, owner.Token, "federated:"+name, 250*time.Millisecond)
+		Eventually(func() time.Time { return *outboundPeer(home, name).NotAfter }).
+			WithTimeout(time.Until(*before.RenewAt) + 40*time.Second).WithPolling(2 * time.Second).
+			Should(BeTemporally(">", *before.NotAfter))
+		// The loop keeps going on the new certificate for a while.
+		atSwitch := succeeded()
+		Eventually(succeeded).WithTimeout(20 * time.Second).Should(BeNumerically(">", atSwitch+10))
+		Expect(stop()).To(BeEmpty(), "requests failed across the renewal")
+		Expect(atSwitch).To(BeNumerically(">", 20), "the loop ran before the renewal")
+
+		after := outboundPeer(home, name)
+		Expect(after.RenewalError).To(BeEmpty())
+		states := serialStates(work, g.GrantID)
+		Expect(states).To(HaveLen(2))
+		for serial := range oldSerial {
+			Expect(states[serial]).To(Equal("previous"))
+		}
+		Expect(auditOf(home)).To(ContainElement(SatisfyAll(HaveField("Direction", "outbound"), HaveField("Verb", "renew"),
+			HaveField("Peer", name), HaveField("GrantID", g.GrantID), HaveField("Outcome", api.OutcomeAllowed),
+			HaveField("At", BeTemporally(">=", *before.RenewAt)))))
+		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("Direction", "inbound"), HaveField("Verb", "renew"),
+			HaveField("GrantID", g.GrantID), HaveField("Outcome", api.OutcomeAllowed))))
 	})
 
 	DescribeTable("[M6-3] refuses to renew for a grant no longer active, and audits the refusal",

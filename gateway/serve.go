@@ -33,6 +33,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/localapi"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
 	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/renewal"
 	"github.com/mosaic-federation/mosaic/gateway/internal/revocation"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
@@ -51,6 +52,8 @@ const (
 	requestTimeout    = 30 * time.Second
 	// detectorBudget: the detector refuses within 10 s (SPEC §4), probes run in parallel.
 	detectorBudget = 9 * time.Second
+	// renewalCheck is how often the outbound peers are checked for a renewal due.
+	renewalCheck = 5 * time.Second
 )
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
@@ -115,6 +118,8 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		defer stopListening()
 		onChange.add(dir.Forget)
 		go changes.Listen(lctx, s.Pool(), log, onChange.handle)
+		// Outbound peers' certificates renew themselves at their renew_at (SPEC §6d).
+		go (&renewal.Renewer{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log}).Run(lctx, renewalCheck)
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)

@@ -33,6 +33,7 @@ type Federation interface {
 	Grants(ctx context.Context) ([]fedstore.Grant, error)
 	RevokeGrant(ctx context.Context, id, reason string) (fedstore.Grant, error)
 	AddToken(ctx context.Context, grantID string, tokenHash []byte, expiresAt time.Time) error
+	RenewalStates(ctx context.Context) (map[string]fedstore.RenewalState, error)
 }
 
 // Users resolves the site's users (store.Store).
