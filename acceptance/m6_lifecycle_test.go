@@ -133,10 +133,10 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		add := cliStdin(home, atListener(g.EnrollmentURL, fedURL), "federation", "peer", "add", "-", "--name", name,
 			"--local-user", owner.Email, "--json")
 		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
+		conn := sqlConn(ctx, home.PostgresURL)
 		DeferCleanup(func(ctx context.Context) {
 			// This spec's gateway stops with it: the peer must not linger as the user's.
-			_, err := sqlConn(ctx, home.PostgresURL).Exec(ctx,
-				`UPDATE federation_peers SET state = 'revoked' WHERE direction = 'outbound' AND name = $1`, name)
+			_, err := conn.Exec(ctx, `UPDATE federation_peers SET state = 'revoked' WHERE direction = 'outbound' AND name = $1`, name)
 			Expect(err).NotTo(HaveOccurred())
 		})
 		before := outboundPeer(home, name)
