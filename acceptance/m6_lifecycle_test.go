@@ -233,6 +233,35 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		Expect(out.Crt).NotTo(BeEmpty())
 	})
 
+	It("[M6-5] at the requesting site, a certificate that expired unrenewed is certificate_expired: in peer list and in the peer's source", func(ctx SpecContext) {
+		home := site("home")
+		fedURL, _, stopServing := ownGateway(map[string]any{"federation": map[string]any{
+			"client_cert_lifetime": "2m", "renewal_overlap": "30s"}})
+		g := newGrant(work, fullScope)
+		name, owner := uniqueName("lapse"), home.Users[3]
+		add := cliStdin(home, atListener(g.EnrollmentURL, fedURL), "federation", "peer", "add", "-", "--name", name,
+			"--local-user", owner.Email, "--json")
+		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
+		conn := sqlConn(ctx, home.PostgresURL)
+		DeferCleanup(func(ctx context.Context) {
+			_, err := conn.Exec(ctx, `UPDATE federation_peers SET state = 'revoked' WHERE direction = 'outbound' AND name = $1`, name)
+			Expect(err).NotTo(HaveOccurred())
+		})
+		p := outboundPeer(home, name)
+		By("taking the serving listener away, as a site offline for days sees it")
+		stopServing()
+		Eventually(func() string { return outboundPeer(home, name).RenewalError }).
+			WithTimeout(time.Until(*p.RenewAt) + 30*time.Second).WithPolling(2 * time.Second).ShouldNot(BeEmpty())
+		Eventually(func() string { return outboundPeer(home, name).RenewalError }).
+			WithTimeout(time.Until(*p.NotAfter) + 30*time.Second).WithPolling(2 * time.Second).
+			Should(HavePrefix(api.CodeCertificateExpired + ":"))
+		Expect(outboundPeer(home, name).RenewalError).To(ContainSubstring("peer add --replace"))
+		var l api.ListOf[map[string]any]
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:"+name, &l, bearer(owner.Token))).To(Equal(http.StatusOK))
+		Expect(l.Sources).To(ConsistOf(SatisfyAll(HaveField("Name", "federated:"+name), HaveField("Status", "error"),
+			HaveField("Error", ContainSubstring(api.CodeCertificateExpired)))))
+	})
+
 	It("[M6-5] an expired certificate is refused in the TLS handshake and on a kept-alive connection", func() {
 		fedURL := shortLived("2m", "30s")
 		cert := enrolledAt(fedURL, newGrant(work, fullScope))

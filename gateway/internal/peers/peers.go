@@ -150,6 +150,10 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 	}
 	out := make([]fedclient.Peer, 0, len(rows))
 	for _, row := range rows {
+		if expiredAt(row.CertPEM, time.Now()) {
+			out = append(out, audited{Peer: expired{name: row.Name}, row: row, log: d.Audit})
+			continue
+		}
 		c, err := d.client(row)
 		if err != nil {
 			return nil, err
