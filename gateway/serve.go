@@ -34,6 +34,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peers"
 	"github.com/mosaic-federation/mosaic/gateway/internal/ratelimit"
+	"github.com/mosaic-federation/mosaic/gateway/internal/renewal"
 	"github.com/mosaic-federation/mosaic/gateway/internal/revocation"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
@@ -45,6 +46,8 @@ const (
 	requestTimeout = 30 * time.Second
 	// detectorBudget: the detector refuses within 10 s (SPEC §4), probes run in parallel.
 	detectorBudget = 9 * time.Second
+	// renewalCheck is how often the outbound peers are checked for a renewal due.
+	renewalCheck = 5 * time.Second
 )
 
 func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
@@ -112,6 +115,8 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		defer stopListening()
 		onChange.add(dir.Forget)
 		go changes.Listen(lctx, s.Pool(), log, onChange.handle)
+		// Outbound peers' certificates renew themselves at their renew_at (SPEC §6d).
+		go (&renewal.Renewer{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log}).Run(lctx, renewalCheck)
 	}
 	localapi.New(apiCfg).Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)
@@ -250,7 +255,10 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		Tracer: tracer, Log: log,
 		Guard: &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(),
 			Revoked: rev.list},
-		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log}}
+		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log,
+			Lifetime: cfg.Federation.ClientCertLifetime.Duration},
+		Renew: &fedserver.Renewer{Fed: s.Fed, CA: clients[1], Lifetime: cfg.Federation.ClientCertLifetime.Duration,
+			Overlap: cfg.Federation.RenewalOverlap.Duration, Superseded: rev.sweeper.Kick, Log: log}}
 	return listener{tls: fedserver.TLSConfig(root, cert, rev.list.VerifyConnection), handler: srv.Handler(), flood: flood,
 		revocation: rev}, nil
 }

@@ -59,6 +59,12 @@ type EnrollResponse struct {
 	NotAfter       string `json:"not_after"`
 }
 
+// RenewRequest is POST /api/federation/v1/renew, sent over mTLS with the grant's
+// current certificate: a CSR for a new key. Its 201 answer is an EnrollResponse.
+type RenewRequest struct {
+	CSRPEM string `json:"csr_pem"`
+}
+
 // Capabilities is GET /api/federation/v1/capabilities: the grant as the peer may use it.
 type Capabilities struct {
 	GrantID           string   `json:"grant_id"`

@@ -14,6 +14,11 @@ type Peer struct {
 	URL         string    `json:"url,omitempty"`
 	GrantID     string    `json:"grant_id,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// An outbound peer's certificate: when it ends, when it renews, and why its last
+	// renewal failed (none since it last succeeded: "").
+	NotAfter     *time.Time `json:"not_after,omitempty"`
+	RenewAt      *time.Time `json:"renew_at,omitempty"`
+	RenewalError string     `json:"renewal_error,omitempty"`
 }
 
 // Scope is a grant's scope document (SPEC §6); internal/scope parses and checks it.

@@ -67,6 +67,8 @@ const (
 	CodeTokenSpentOrExpired = "token_spent_or_expired"
 	CodeGrantNotPending     = "grant_not_pending"
 	CodeIssuanceFailed      = "issuance_failed"
+	// CodeKeyReused: a renewal's CSR is for the key of the certificate it renews.
+	CodeKeyReused = "key_reused"
 
 	// The requesting side's transport reasons for a peer that gave no answer.
 	CodeTimeout               = "timeout"

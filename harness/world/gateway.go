@@ -31,7 +31,9 @@ func GatewayConfig(site, apiAddr, fedAddr, caURL, valkeyURL string) map[string]a
 			"federation": fedAddr,
 		},
 		// A CRL revoked at the CA directly (no announcement) is in force within 2 s.
-		"federation": map[string]any{"public_url": "https://" + fedAddr, "crl_refresh": "2s"},
+		// The world's peers keep their certificates for the whole run (720h): specs of
+		// renewal start a gateway of their own with minutes.
+		"federation": map[string]any{"public_url": "https://" + fedAddr, "crl_refresh": "2s", "client_cert_lifetime": "720h"},
 		"storage":    map[string]any{"postgres_url_file": PostgresURLFile},
 		"valkey":     map[string]any{"url": valkeyURL},
 		"ca": map[string]any{

@@ -77,6 +77,9 @@ func ConfigureCA(configPath, templateDir, keyDir string) error {
 	fed["claims"] = map[string]any{
 		"defaultTLSCertDuration": federationCertLifetime,
 		"maxTLSCertDuration":     federationCertLifetime,
+		// The gateway asks for its own lifetime (federation.client_cert_lifetime, at
+		// least 2m): specs renew and expire certificates of minutes.
+		"minTLSCertDuration": "1m",
 		// step-ca's own /renew and /rekey copy every extension of the old certificate
 		// (our OIDs too) without the template or the grant check: renewal goes
 		// through the gateway instead (SPEC §6d).

@@ -93,6 +93,9 @@ func TestConfigureCA(t *testing.T) {
 		t.Errorf("listener key %q, claims %v", p[1].EncryptedKey, p[0].Claims)
 	}
 	// step-ca's own /renew would copy our OIDs without the grant check (SPEC §6d).
+	if p[0].Claims["minTLSCertDuration"] != "1m" {
+		t.Errorf("the federation provisioner must allow certificates of minutes: %v", p[0].Claims)
+	}
 	if p[0].Claims["disableRenewal"] != true {
 		t.Errorf("renewal at step-ca is not disabled for the federation provisioner: %v", p[0].Claims)
 	}

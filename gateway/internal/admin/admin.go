@@ -36,6 +36,7 @@ type Federation interface {
 	SetInboundPeerState(ctx context.Context, name, state string) (fedstore.Peer, []string, error)
 	RemoveOutboundPeer(ctx context.Context, ownerUserID, name string) (fedstore.Peer, error)
 	ReplaceOutboundPeer(ctx context.Context, p fedstore.Peer) error
+	RenewalStates(ctx context.Context) (map[string]fedstore.RenewalState, error)
 }
 
 // Users resolves the site's users (store.Store).

@@ -101,6 +101,10 @@ func (f *fakeFed) RevokeGrant(_ context.Context, id, _ string) (fedstore.Grant, 
 	return g, nil
 }
 
+func (f *fakeFed) RenewalStates(context.Context) (map[string]fedstore.RenewalState, error) {
+	return nil, nil
+}
+
 func (f *fakeFed) AddToken(_ context.Context, grantID string, hash []byte, _ time.Time) error {
 	if f.failAdd != nil {
 		return f.failAdd

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/enrollment"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
+	"github.com/mosaic-federation/mosaic/gateway/internal/renewal"
 	"github.com/mosaic-federation/mosaic/gateway/internal/scope"
 )
 
@@ -36,11 +38,31 @@ func (a *Admin) Peers(ctx context.Context) ([]api.Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	states, err := a.Fed.RenewalStates(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]api.Peer, len(rows))
 	for i, p := range rows {
-		out[i] = peerOf(p)
+		out[i] = withRenewal(peerOf(p), p, states[p.ID], time.Now())
 	}
 	return out, nil
+}
+
+// withRenewal adds an outbound peer's certificate lifecycle: its end, its renew_at,
+// and its last renewal failure; an expired certificate says so and what fixes it even
+// before the renewer tried.
+func withRenewal(out api.Peer, p fedstore.Peer, st fedstore.RenewalState, now time.Time) api.Peer {
+	leaf := renewal.Leaf(p.CertPEM)
+	if p.Direction != "outbound" || leaf == nil {
+		return out
+	}
+	notAfter, renewAt := leaf.NotAfter.UTC(), renewal.RenewAt(leaf).UTC()
+	out.NotAfter, out.RenewAt, out.RenewalError = &notAfter, &renewAt, st.Error
+	if !now.Before(notAfter) && !strings.HasPrefix(st.Error, api.CodeCertificateExpired) {
+		out.RenewalError = api.CodeCertificateExpired + ": the certificate expired; ask the serving site for a new grant, then run peer add --replace"
+	}
+	return out
 }
 
 // GrantRequest is what `grant create` asks for.

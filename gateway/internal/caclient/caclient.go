@@ -156,15 +156,26 @@ type Signed struct {
 	Chain []*x509.Certificate // intermediates, leaf excluded
 }
 
-// Sign has the CA sign a PEM CSR with a one-time token.
+// Sign has the CA sign a PEM CSR with a one-time token, for the provisioner's default
+// lifetime.
 func (c *Client) Sign(ctx context.Context, csrPEM []byte, ott string) (*Signed, error) {
-	body, _ := json.Marshal(map[string]string{"csr": string(csrPEM), "ott": ott})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/1.0/sign", bytes.NewReader(body))
+	return c.SignUntil(ctx, csrPEM, ott, time.Time{})
+}
+
+// SignUntil is Sign asking for a certificate valid until notAfter (zero: the
+// provisioner's default); the provisioner's claims bound what the CA accepts.
+func (c *Client) SignUntil(ctx context.Context, csrPEM []byte, ott string, notAfter time.Time) (*Signed, error) {
+	req := map[string]string{"csr": string(csrPEM), "ott": ott}
+	if !notAfter.IsZero() {
+		req["notAfter"] = notAfter.UTC().Format(time.RFC3339)
+	}
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/1.0/sign", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("caclient: sign: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/identity"
 )
@@ -61,11 +62,16 @@ func (c *Client) ServerCertificate(ctx context.Context, host string) (tls.Certif
 // IssueFederation has the CA issue a federation client certificate binding a grant and
 // its subject, and verifies the certificate carries exactly that identity before
 // returning it; a CA template that dropped or changed the OIDs makes this fail loudly.
-func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity.Identity) (*Signed, error) {
+// The certificate is valid until notAfter (the serving site's lifetime, capped at the
+// grant's expiry); one the CA made to live longer is discarded too.
+func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity.Identity, notAfter time.Time) (*Signed, error) {
 	// step-ca's JWK provisioner refuses a CSR whose common name differs from the
 	// token's subject, so a CSR's own name (accepted and ignored, SPEC §6d) becomes the
 	// token's subject. It decides nothing: the template names the certificate from the
 	// signed grant claims alone, and VerifyIssued checks the leaf below.
+	if notAfter.IsZero() {
+		return nil, errors.New("caclient: a federation certificate needs a notAfter")
+	}
 	csr := parseCSR(csrPEM)
 	sub := id.GrantID
 	if csr != nil && csr.Subject.CommonName != "" {
@@ -75,13 +81,16 @@ func (c *Client) IssueFederation(ctx context.Context, csrPEM []byte, id identity
 	if err != nil {
 		return nil, err
 	}
-	signed, err := c.Sign(ctx, csrPEM, ott)
+	signed, err := c.SignUntil(ctx, csrPEM, ott, notAfter)
 	if err != nil {
 		return nil, err
 	}
 	err = identity.VerifyIssued(signed.Leaf, id)
 	if err == nil && !sameKey(csr, signed.Leaf) {
 		err = errors.New("the issued certificate is not for the CSR's key")
+	}
+	if err == nil && signed.Leaf.NotAfter.After(notAfter.Add(time.Second)) {
+		err = fmt.Errorf("the issued certificate lives until %s, past the %s asked for", signed.Leaf.NotAfter, notAfter)
 	}
 	if err != nil {
 		// Discarded and revoked: a certificate that fails our checks must not stay valid.

@@ -117,15 +117,28 @@ func peerListCmd(g *globals) *cobra.Command {
 			}
 			return render(cmd, asJSON, peers, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tDIRECTION\tSTATE\tID\tURL")
+				fmt.Fprintln(tw, "NAME\tDIRECTION\tSTATE\tID\tURL\tNOT_AFTER\tRENEW_AT")
 				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Direction, p.State, p.ID, p.URL)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Direction, p.State, p.ID, p.URL, instant(p.NotAfter), instant(p.RenewAt))
 				}
 				tw.Flush()
+				for _, p := range peers {
+					if p.RenewalError != "" {
+						fmt.Fprintf(w, "peer %s: last renewal failed: %s\n", p.Name, p.RenewalError)
+					}
+				}
 			})
 		})}
 	jsonFlag(c, &asJSON)
 	return c
+}
+
+// instant prints an optional time ("-" when none).
+func instant(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func printGrantCreated(out api.GrantCreated) func(io.Writer) {

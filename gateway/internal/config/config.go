@@ -66,6 +66,13 @@ type Federation struct {
 	PeerTimeout Duration  `json:"peer_timeout"`
 	Cache       PeerCache `json:"cache"`
 	Breaker     Breaker   `json:"breaker"`
+	// ClientCertLifetime is how long a federation client certificate this site issues
+	// lives (default 24h), never past its grant's expiry; the requesting side renews
+	// at ⅔ of it (SPEC §6d).
+	ClientCertLifetime Duration `json:"client_cert_lifetime"`
+	// RenewalOverlap is how long a renewed certificate's predecessor is still accepted
+	// (default 5m), so requests in flight with it finish; under a third of the lifetime.
+	RenewalOverlap Duration `json:"renewal_overlap"`
 }
 
 // PeerCache is the requesting side's cache of peer answers (SPEC §6c), in memory only.
@@ -120,6 +127,33 @@ func (c *PeerCache) normalise() error {
 	}
 	if c.MaxBytes < 1<<20 || c.MaxBytes > maxCacheBytes {
 		return fmt.Errorf(`config: field "federation.cache.max_bytes" must be from %d (1 MiB) to %d (4 GiB)`, 1<<20, maxCacheBytes)
+	}
+	return nil
+}
+
+// Bounds of federation.client_cert_lifetime: the federation provisioner's claims
+// allow certificates from a minute (step-ca backdates by one) to 720h.
+const (
+	minCertLifetime = 2 * time.Minute
+	maxCertLifetime = 720 * time.Hour
+)
+
+// normaliseLifetimes defaults and checks the client-certificate lifetime and the
+// renewal overlap: an overlap of a third or more would leave two certificates valid
+// for most of each one's life.
+func (f *Federation) normaliseLifetimes() error {
+	if f.ClientCertLifetime.Duration == 0 {
+		f.ClientCertLifetime.Duration = 24 * time.Hour
+	}
+	if d := f.ClientCertLifetime.Duration; d < minCertLifetime || d > maxCertLifetime {
+		return errors.New(`config: field "federation.client_cert_lifetime" must be from "2m" to "720h", such as "24h"`)
+	}
+	if f.RenewalOverlap.Duration == 0 {
+		f.RenewalOverlap.Duration = 5 * time.Minute
+	}
+	if f.RenewalOverlap.Duration >= f.ClientCertLifetime.Duration/3 {
+		return fmt.Errorf(`config: field "federation.renewal_overlap" (%s) must be under a third of "federation.client_cert_lifetime" (%s): shorten the overlap or lengthen the lifetime`,
+			f.RenewalOverlap.Duration, f.ClientCertLifetime.Duration)
 	}
 	return nil
 }
@@ -325,6 +359,9 @@ func (c *Config) normalise(dir string) error {
 		c.Federation.CRLRefresh.Duration = time.Minute
 	case d < 100*time.Millisecond || d > time.Hour:
 		return errors.New(`config: field "federation.crl_refresh" must be from "100ms" to "1h", such as "1m"`)
+	}
+	if err := c.Federation.normaliseLifetimes(); err != nil {
+		return err
 	}
 	if err := c.Federation.RateLimit.normalise(); err != nil {
 		return err

@@ -52,6 +52,21 @@ func TestLoadFederatedExample(t *testing.T) {
 	if cfg.Federation.EnrollmentTokenTTL.Duration != 15*time.Minute || cfg.Federation.GrantTTL.Duration != 2160*time.Hour {
 		t.Errorf("defaults: got %v / %v", cfg.Federation.EnrollmentTokenTTL, cfg.Federation.GrantTTL)
 	}
+	if cfg.Federation.ClientCertLifetime.Duration != 24*time.Hour || cfg.Federation.RenewalOverlap.Duration != 5*time.Minute {
+		t.Errorf("lifetime defaults: got %v / %v", cfg.Federation.ClientCertLifetime, cfg.Federation.RenewalOverlap)
+	}
+}
+
+func TestShortLifetimeWithItsOverlap(t *testing.T) {
+	body := strings.Replace(federated, `"public_url": "https://127.0.0.1:8443"`,
+		`"public_url": "https://127.0.0.1:8443", "client_cert_lifetime": "3m", "renewal_overlap": "30s"`, 1)
+	cfg, err := Load(write(t, body), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Federation.ClientCertLifetime.Duration != 3*time.Minute || cfg.Federation.RenewalOverlap.Duration != 30*time.Second {
+		t.Fatalf("got %v / %v", cfg.Federation.ClientCertLifetime, cfg.Federation.RenewalOverlap)
+	}
 }
 
 func TestLoadErrorsNameTheField(t *testing.T) {
@@ -71,6 +86,10 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"bad env duration", `{}`, map[string]string{"GATEWAY_FEDERATION_GRANT_TTL": "-1h"}, `GATEWAY_FEDERATION_GRANT_TTL (field "federation.grant_ttl")`},
 		{"env unknown tier", `{}`, map[string]string{"GATEWAY_TIER": "nope"}, `unknown tier "nope"`},
 		{"trailing data", `{} {}`, nil, "trailing data"},
+		{"lifetime too short", `{"federation":{"client_cert_lifetime":"1m"}}`, nil, `field "federation.client_cert_lifetime" must be from "2m"`},
+		{"lifetime too long", `{"federation":{"client_cert_lifetime":"721h"}}`, nil, `field "federation.client_cert_lifetime"`},
+		{"overlap a third", `{"federation":{"client_cert_lifetime":"3m","renewal_overlap":"1m"}}`, nil, `"federation.renewal_overlap" (1m0s) must be under a third`},
+		{"default overlap over a short lifetime", `{"federation":{"client_cert_lifetime":"10m"}}`, nil, `"federation.renewal_overlap" (5m0s)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,9 @@ type Enroller struct {
 	CA    *caclient.Client // the federation provisioner
 	Audit audit.Writer
 	Log   *slog.Logger
+	// Lifetime is how long the certificates issued live (federation.client_cert_lifetime),
+	// never past their grant's expiry.
+	Lifetime time.Duration
 }
 
 // reservedOIDs may never arrive in a CSR: the identity comes from the grant alone.
@@ -130,13 +133,24 @@ var errNotPending = errs.New(errs.Conflict, api.CodeGrantNotPending, "the grant 
 func (e *Enroller) issue(ctx context.Context, rid string, csrPEM []byte, grant fedstore.Grant) (*caclient.Signed, error) {
 	ictx, cancel := context.WithTimeout(ctx, 15*time.Second) // well inside the requesting side's patience
 	defer cancel()
-	signed, err := e.CA.IssueFederation(ictx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID})
+	signed, err := e.CA.IssueFederation(ictx, csrPEM, identity.Identity{GrantID: grant.ID, SubjectUserID: grant.SubjectUserID},
+		notAfterFor(time.Now(), e.Lifetime, grant.ExpiresAt))
 	if err != nil {
 		e.Log.Error("enrollment: certificate issuance failed", "request_id", rid, "grant_id", grant.ID, "err", err)
 		return nil, errs.Wrap(errs.BadGateway, api.CodeIssuanceFailed,
 			"the site's CA did not issue a valid federation certificate; the site's administrator has the details", err)
 	}
 	return signed, nil
+}
+
+// notAfterFor is when a certificate issued now ends: after its lifetime, or when its
+// grant expires if that is sooner (a certificate never outlives its grant).
+func notAfterFor(now time.Time, lifetime time.Duration, grantExpires time.Time) time.Time {
+	end := now.Add(lifetime)
+	if grantExpires.Before(end) {
+		return grantExpires
+	}
+	return end
 }
 
 // discard revokes a certificate that was issued but will not be used, and says how

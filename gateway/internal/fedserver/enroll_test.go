@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 )
@@ -62,4 +63,21 @@ func badSignature(t *testing.T, p string) string {
 	block, _ := pem.Decode([]byte(p))
 	block.Bytes[len(block.Bytes)-1] ^= 1
 	return string(pem.EncodeToMemory(block))
+}
+
+func TestNotAfterIsTheLifetimeCappedAtTheGrantsExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		expires time.Time
+		want    time.Time
+	}{
+		{"grant outlives the lifetime", now.Add(90 * 24 * time.Hour), now.Add(24 * time.Hour)},
+		{"grant ends first", now.Add(time.Hour), now.Add(time.Hour)},
+	}
+	for _, tc := range tests {
+		if got := notAfterFor(now, 24*time.Hour, tc.expires); !got.Equal(tc.want) {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
 }

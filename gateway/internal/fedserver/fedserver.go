@@ -50,6 +50,8 @@ type Server struct {
 	Embedder embed.Embedder
 	// Enroll handles POST /enroll (no client certificate needed).
 	Enroll http.Handler
+	// Renew serves POST /renew behind the guard (nil: no renewal).
+	Renew  *Renewer
 	Tracer trace.Tracer // nil: no spans (the trace context still passes through)
 	Log    *slog.Logger
 }
@@ -93,6 +95,9 @@ func (s *Server) Handler() http.Handler {
 	g.Handle("/list/{resource}", run(s, "list", s.list)).Methods(http.MethodPost)
 	g.Handle("/get/{resource}/{id}", run(s, "get", s.get)).Methods(http.MethodPost)
 	g.Handle("/search/{resource}", run(s, "search", s.search)).Methods(http.MethodPost)
+	if s.Renew != nil {
+		g.HandleFunc("/renew", s.renew).Methods(http.MethodPost)
+	}
 	g.NotFoundHandler = guarded(s, g)
 	g.MethodNotAllowedHandler = g.NotFoundHandler
 	r.NotFoundHandler = httpx.NotFound(s.Log)

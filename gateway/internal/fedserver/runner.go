@@ -126,6 +126,7 @@ type done struct {
 	err    error
 	rows   int
 	id     string // the id a get asked for (validated, so bounded)
+	detail string // what else the row records (a renewal's serials)
 	start  time.Time
 }
 
@@ -166,6 +167,9 @@ func (s *Server) entry(r *http.Request, d done) audit.Entry {
 	}
 	if d.id != "" {
 		e.Detail = "id " + d.id
+	}
+	if d.detail != "" {
+		e.Detail = d.detail
 	}
 	return e
 }

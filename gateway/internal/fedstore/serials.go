@@ -10,29 +10,38 @@ import (
 const RevokeBatch = 100
 
 // RevokeAtCA revokes at the CA the serials marked revoked in the database and not yet
-// revoked there, and records each one the CA took. Rows are claimed with SKIP LOCKED,
-// so replicas running it at once share the work instead of revoking a serial twice;
-// one the CA refuses stays for the next run. A certificate already expired needs no
-// revocation and is only recorded. It returns the serials revoked.
-func (s *Store) RevokeAtCA(ctx context.Context, revoke func(ctx context.Context, serial string) error) ([]string, error) {
+// revoked there, and records each one the CA took. A previous certificate whose
+// overlap ended is marked revoked first (superseded by its renewal). Rows are claimed
+// with SKIP LOCKED, so replicas running it at once share the work instead of revoking
+// a serial twice; one the CA refuses stays for the next run. A certificate already
+// expired needs no revocation and is only recorded. revoke is told whether the
+// certificate was superseded (a renewal replaced it) rather than withdrawn (its grant
+// revoked). It returns the serials revoked.
+func (s *Store) RevokeAtCA(ctx context.Context, revoke func(ctx context.Context, serial string, superseded bool) error) ([]string, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	rows, err := tx.Query(ctx, `SELECT serial, not_after FROM federation_cert_serials
-		WHERE state = 'revoked' AND ca_revoked_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`, RevokeBatch)
+	if _, err := tx.Exec(ctx, `UPDATE federation_cert_serials SET state = 'revoked'
+		WHERE state = 'previous' AND valid_until <= now()`); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT s.serial, s.not_after, g.status <> 'revoked' FROM federation_cert_serials s
+		JOIN federation_grants g ON g.id = s.grant_id
+		WHERE s.state = 'revoked' AND s.ca_revoked_at IS NULL ORDER BY s.created_at LIMIT $1 FOR UPDATE OF s SKIP LOCKED`, RevokeBatch)
 	if err != nil {
 		return nil, err
 	}
 	type due struct {
-		serial   string
-		notAfter time.Time
+		serial     string
+		notAfter   time.Time
+		superseded bool
 	}
 	var todo []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.serial, &d.notAfter); err != nil {
+		if err := rows.Scan(&d.serial, &d.notAfter, &d.superseded); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -46,7 +55,7 @@ func (s *Store) RevokeAtCA(ctx context.Context, revoke func(ctx context.Context,
 	var failed []error
 	for _, d := range todo {
 		if time.Now().Before(d.notAfter) {
-			if err := revoke(ctx, d.serial); err != nil {
+			if err := revoke(ctx, d.serial, d.superseded); err != nil {
 				failed = append(failed, err)
 				continue
 			}
@@ -68,12 +77,13 @@ type Serial struct {
 	GrantID     string
 	NotAfter    time.Time
 	State       string
+	ValidUntil  *time.Time
 	CARevokedAt *time.Time
 }
 
 // Serials lists the certificates issued for a grant, oldest first.
 func (s *Store) Serials(ctx context.Context, grantID string) ([]Serial, error) {
-	rows, err := s.pool.Query(ctx, `SELECT serial, grant_id::text, not_after, state, ca_revoked_at
+	rows, err := s.pool.Query(ctx, `SELECT serial, grant_id::text, not_after, state, valid_until, ca_revoked_at
 		FROM federation_cert_serials WHERE grant_id = $1 ORDER BY created_at, serial`, grantID)
 	if err != nil {
 		return nil, err
@@ -82,7 +92,7 @@ func (s *Store) Serials(ctx context.Context, grantID string) ([]Serial, error) {
 	var out []Serial
 	for rows.Next() {
 		var x Serial
-		if err := rows.Scan(&x.Serial, &x.GrantID, &x.NotAfter, &x.State, &x.CARevokedAt); err != nil {
+		if err := rows.Scan(&x.Serial, &x.GrantID, &x.NotAfter, &x.State, &x.ValidUntil, &x.CARevokedAt); err != nil {
 			return nil, err
 		}
 		out = append(out, x)

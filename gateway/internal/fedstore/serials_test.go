@@ -76,7 +76,10 @@ func TestRevokeAtCAReachesEverySerialOfARevokedGrant(t *testing.T) {
 	}
 	var calls []string
 	caDown := true
-	revoke := func(_ context.Context, serial string) error {
+	revoke := func(_ context.Context, serial string, superseded bool) error {
+		if superseded {
+			t.Errorf("serial %s of a revoked grant revoked as superseded", serial)
+		}
 		calls = append(calls, serial)
 		if serial == "200" && caDown {
 			return errors.New("the CA is down")

@@ -24,12 +24,18 @@ import (
 type Caller struct {
 	Grant    fedstore.Grant
 	Identity identity.Identity
+	// Serial is the client certificate's serial (decimal): the grant's current one or,
+	// inside its overlap, the previous one.
+	Serial string
 }
 
 // Grants reads a grant as it is now: the guard never caches it, so a revocation
 // applies to the next request.
 type Grants interface {
 	GuardGrant(ctx context.Context, id string) (fedstore.Grant, error)
+	// PreviousSerial is until when a grant's previous certificate (one a renewal
+	// replaced) is accepted, fedstore.ErrNotFound for a serial that is none.
+	PreviousSerial(ctx context.Context, grantID, serial string) (time.Time, error)
 }
 
 // Guard checks certificates and grants.
@@ -65,9 +71,9 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 	}
 	id, err := g.authenticate(leaf, now())
 	if err != nil {
-		return Caller{}, err
+		return Caller{Identity: id}, err
 	}
-	c := Caller{Identity: id}
+	c := Caller{Identity: id, Serial: leaf.SerialNumber.String()}
 	grant, err := g.Grants.GuardGrant(ctx, id.GrantID)
 	switch {
 	case errors.Is(err, fedstore.ErrNotFound):
@@ -76,7 +82,10 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 		return c, errs.Wrap(errs.Internal, api.CodeInternal, "the grant could not be checked", err)
 	}
 	c.Grant = grant
-	if err := authorize(grant, id, leaf, now()); err != nil {
+	if err := authorize(grant, id, now()); err != nil {
+		return c, err
+	}
+	if err := g.currentOrPrevious(ctx, grant, c.Serial, now()); err != nil {
 		return c, err
 	}
 	// After the grant, whose own refusal (revoked, say) tells the peer more: a
@@ -87,13 +96,28 @@ func (g *Guard) Check(ctx context.Context, state *tls.ConnectionState) (Caller, 
 	return c, nil
 }
 
-// authenticate is the 401 half: a client certificate of the federation provisioner
-// that carries a well-formed identity.
+// authenticate is the 401 half: an unexpired client certificate of the federation
+// provisioner that carries a well-formed identity. An expired one that is otherwise
+// such a certificate is refused with its identity, so the audit row names its grant.
 func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Identity, error) {
+	id, err := g.federationIdentity(leaf)
 	// TLS checks validity at the handshake only; a kept-alive connection outlives it.
 	if !now.Before(leaf.NotAfter) {
-		return identity.Identity{}, unauthorized(api.CodeCertificateExpired, "the client certificate has expired: renew it")
+		if err != nil {
+			id = identity.Identity{}
+		}
+		return id, unauthorized(api.CodeCertificateExpired,
+			"the client certificate has expired: the serving site must grant access again (a new grant, then peer add --replace)")
 	}
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	return id, nil
+}
+
+// federationIdentity is the identity of a client certificate of the federation
+// provisioner, or why the certificate is none.
+func (g *Guard) federationIdentity(leaf *x509.Certificate) (identity.Identity, error) {
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return identity.Identity{}, unauthorized(api.CodeNotAClientCertificate, "the certificate is not for client authentication")
 	}
@@ -110,9 +134,9 @@ func (g *Guard) authenticate(leaf *x509.Certificate, now time.Time) (identity.Id
 	return id, nil
 }
 
-// authorize is the 403 half: the grant is active, unexpired, of an active peer, for
-// the certificate's subject, and the certificate is the grant's current one.
-func authorize(grant fedstore.Grant, id identity.Identity, leaf *x509.Certificate, now time.Time) error {
+// authorize is the 403 half: the grant is active, unexpired, of an active peer, and
+// for the certificate's subject.
+func authorize(grant fedstore.Grant, id identity.Identity, now time.Time) error {
 	switch {
 	case grant.Status == "pending":
 		return forbidden(api.CodeGrantPending, "the grant is not active")
@@ -126,8 +150,28 @@ func authorize(grant fedstore.Grant, id identity.Identity, leaf *x509.Certificat
 		return forbidden(api.CodePeerNotActive, "the peer is not active")
 	case grant.SubjectUserID != id.SubjectUserID:
 		return forbidden(api.CodeSubjectMismatch, "the certificate's subject is not the grant's")
-	case grant.CertSerial != leaf.SerialNumber.String():
-		return forbidden(api.CodeStaleCertificate, "the certificate is not the grant's current one")
+	}
+	return nil
+}
+
+var errStale = forbidden(api.CodeStaleCertificate, "the certificate is not the grant's current one: use the one your last enrollment or renewal issued")
+
+// currentOrPrevious accepts the grant's current certificate, and the one its last
+// renewal replaced until that one's overlap ends (requests in flight with it, and a
+// renewal whose answer was lost); every other certificate of the grant is stale. The
+// current one is on the grant's row; only another serial costs a read.
+func (g *Guard) currentOrPrevious(ctx context.Context, grant fedstore.Grant, serial string, now time.Time) error {
+	if grant.CertSerial != "" && serial == grant.CertSerial {
+		return nil
+	}
+	until, err := g.Grants.PreviousSerial(ctx, grant.ID, serial)
+	switch {
+	case errors.Is(err, fedstore.ErrNotFound):
+		return errStale
+	case err != nil:
+		return errs.Wrap(errs.Internal, api.CodeInternal, "the certificate could not be checked", err)
+	case !now.Before(until):
+		return errStale
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
@@ -127,16 +128,33 @@ func (d *Directory) Forget(c changes.Change) {
 	defer d.mu.Unlock()
 	switch c.Kind {
 	case changes.All:
+		for _, c := range d.clients {
+			retire(c.client)
+		}
 		d.clients = nil
 		if d.Cache != nil {
 			d.Cache.DropAll()
 		}
 	case changes.Peer:
+		if old, ok := d.clients[c.ID]; ok {
+			retire(old.client)
+		}
 		delete(d.clients, c.ID)
 		if d.Cache != nil {
 			d.Cache.DropPeer(c.ID)
 		}
 	}
+}
+
+// retireAfter is how long a replaced client's requests in flight may take (the
+// serving side's request bound, and a margin) before its last connections close.
+const retireAfter = 35 * time.Second
+
+// retire lets a replaced client's connections go (a renewal switched the peer to a new
+// certificate): idle ones now, the ones still in flight once they are idle.
+func retire(c *fedclient.Client) {
+	c.CloseIdleConnections()
+	time.AfterFunc(retireAfter, c.CloseIdleConnections)
 }
 
 // Owned returns the active outbound peers a local user owns (never another user's).
@@ -147,6 +165,10 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 	}
 	out := make([]fedclient.Peer, 0, len(rows))
 	for _, row := range rows {
+		if expiredAt(row.CertPEM, time.Now()) {
+			out = append(out, audited{Peer: expired{name: row.Name}, row: row, log: d.Audit})
+			continue
+		}
 		c, err := d.client(row)
 		if err != nil {
 			return nil, err
@@ -173,8 +195,12 @@ func (d *Directory) stages(c fedclient.Peer, row fedstore.Peer) fedclient.Peer {
 func (d *Directory) client(row fedstore.Peer) (*fedclient.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if c, ok := d.clients[row.ID]; ok && c.cert == row.CertPEM {
-		return c.client, nil
+	old, ok := d.clients[row.ID]
+	if ok && old.cert == row.CertPEM {
+		return old.client, nil
+	}
+	if ok {
+		retire(old.client)
 	}
 	cert, err := Credentials(d.Keys, row)
 	if err != nil {

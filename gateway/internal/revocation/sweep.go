@@ -11,7 +11,7 @@ import (
 
 // Serials is where revoked serials wait to be revoked at the CA (fedstore).
 type Serials interface {
-	RevokeAtCA(ctx context.Context, revoke func(ctx context.Context, serial string) error) ([]string, error)
+	RevokeAtCA(ctx context.Context, revoke func(ctx context.Context, serial string, superseded bool) error) ([]string, error)
 }
 
 // CA revokes a serial at step-ca (caclient).
@@ -20,7 +20,8 @@ type CA interface {
 }
 
 // Sweeper revokes at the CA every serial the database marks revoked (a revoked grant's
-// certificates), so the CRL lists them; driven by the database, it retries what the CA
+// certificates, a renewed certificate's predecessor once its overlap ended, a renewal's
+// unclaimed certificate), so the CRL lists them; driven by the database, it retries what the CA
 // missed and survives restarts, and replicas share the work.
 type Sweeper struct {
 	Serials Serials
@@ -63,8 +64,12 @@ func (s *Sweeper) Run(ctx context.Context, every time.Duration) {
 
 // Sweep revokes what is due, batch by batch, until nothing is or the CA fails.
 func (s *Sweeper) Sweep(ctx context.Context) {
-	revoke := func(ctx context.Context, serial string) error {
-		err := s.CA.Revoke(ctx, serial, caclient.PrivilegeWithdrawn, "federation grant revoked")
+	revoke := func(ctx context.Context, serial string, superseded bool) error {
+		code, reason := caclient.PrivilegeWithdrawn, "federation grant revoked"
+		if superseded {
+			code, reason = caclient.Superseded, "federation certificate renewed"
+		}
+		err := s.CA.Revoke(ctx, serial, code, reason)
 		if errors.Is(err, caclient.ErrAlreadyRevoked) {
 			return nil // a sweep that revoked it but did not record it
 		}
