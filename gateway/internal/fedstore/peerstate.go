@@ -91,10 +91,12 @@ func (s *Store) RemoveOutboundPeer(ctx context.Context, ownerUserID, name string
 
 // ReplaceOutboundPeer swaps a fresh enrollment into an existing outbound peer's row
 // (p.ID, its key sealed to that row): the old certificate and key are gone once it
-// returns, and never before the new ones are stored.
+// returns, and never before the new ones are stored; a failed renewal of the old one
+// is forgotten.
 func (s *Store) ReplaceOutboundPeer(ctx context.Context, p Peer) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE federation_peers SET url = $3, ca_root_pem = $4, cert_pem = $5, chain_pem = $6,
-		key_sealed = $7, grant_id = $8, state = 'active', updated_at = $9
+		key_sealed = $7, grant_id = $8, state = 'active', updated_at = $9,
+		renewal_error = NULL, renewal_failed_at = NULL
 		WHERE id = $1 AND direction = 'outbound' AND owner_user_id = $2`,
 		p.ID, p.OwnerUserID, p.URL, p.CARootPEM, p.CertPEM, p.ChainPEM, p.KeySealed, p.GrantID, time.Now().UTC())
 	if err == nil && tag.RowsAffected() == 0 {
