@@ -40,7 +40,7 @@ type result struct {
 	// (user + system from /proc, before and after the latency run): the figure a
 	// noisy machine disturbs least.
 	CPUms float64 `json:"cpu_ms_per_request,omitempty"`
-	Note       string  `json:"note,omitempty"`
+	Note  string  `json:"note,omitempty"`
 }
 
 func benchCmd() *cobra.Command {
