@@ -71,6 +71,7 @@ var _ = Describe("Checks no other spec guarded", Label("M7", "security"), func()
 		Expect(verified.KeyMatches).To(BeTrue())
 
 		By("copying one row's certificate, chain and sealed key into the other, as someone with the database would")
+		DeferCleanup(func() { cliJSON(home, &api.Peer{}, "federation", "peer", "remove", to, "--local-user", owner) })
 		_, err := sqlConn(ctx, home.PostgresURL).Exec(ctx, `UPDATE federation_peers t SET key_sealed = f.key_sealed,
 			cert_pem = f.cert_pem, chain_pem = f.chain_pem FROM federation_peers f
 			WHERE f.direction = 'outbound' AND f.name = $1 AND t.direction = 'outbound' AND t.name = $2`, from, to)
@@ -78,9 +79,16 @@ var _ = Describe("Checks no other spec guarded", Label("M7", "security"), func()
 		s := cli(home, "federation", "peer", "verify", to, "--local-user", owner)
 		Expect(s.ExitCode()).NotTo(Equal(0))
 		Expect(string(s.Err.Contents())).To(ContainSubstring("does not open"))
+		By("the broken peer is one failed source; the user's other peers still answer")
 		var l api.ListOf[map[string]any]
 		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:"+to, &l, bearer(home.Users[3].Token),
-			header("Cache-Control", "no-cache"))).NotTo(Equal(http.StatusOK), "nothing read through a key that does not open")
+			header("Cache-Control", "no-cache"))).To(Equal(http.StatusOK))
+		Expect(l.Items).To(BeEmpty(), "nothing read through a key that does not open")
+		Expect(l.Sources).To(ConsistOf(And(HaveField("Status", "error"), HaveField("Error", api.CodePeerCredentialsUnusable))))
+		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:"+from, &l, bearer(home.Users[3].Token),
+			header("Cache-Control", "no-cache"))).To(Equal(http.StatusOK))
+		Expect(l.Sources).To(ConsistOf(HaveField("Status", "ok")))
+		Expect(l.Items).NotTo(BeEmpty())
 	})
 
 	It("[M7-G3] enrolling a pending grant whose peer is suspended or revoked issues nothing (409)", func() {

@@ -105,7 +105,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		// Peers' keys are unsealed on first use and kept in memory only; a change
 		// announced by another process (the CLI, a replica) drops what is kept.
 		ttl, stale := cfg.Federation.Cache.Durations()
-		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit,
+		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log,
 			Cache:    peercache.New(peercache.Config{TTL: ttl, MaxStaleness: stale, MaxBytes: cfg.Federation.Cache.MaxBytes}),
 			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log}}
 		apiCfg.Peers = dir

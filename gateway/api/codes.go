@@ -78,7 +78,10 @@ const (
 	CodeReadFailed            = "read_failed"
 	CodeInvalidResponse       = "invalid_response"
 	CodePeerError             = "peer_error"
-	CodeUnknown               = "unknown"
+	// CodePeerCredentialsUnusable: the peer's stored key does not open or does not
+	// match its certificate (tampered, or sealed under a key no longer in the file).
+	CodePeerCredentialsUnusable = "peer_credentials_unusable"
+	CodeUnknown                 = "unknown"
 )
 
 // Audit-only reasons (no HTTP answer carries them).

@@ -21,23 +21,25 @@ func expiredAt(certPEM string, now time.Time) bool {
 	return err == nil && !now.Before(cert.NotAfter)
 }
 
-// expired is a peer whose certificate expired (a site offline past its renewal): every
-// call is certificate_expired, whose fix is a new grant at the serving site and
-// `peer add --replace` here.
-type expired struct{ name string }
+// unusable is a peer that cannot be called: its certificate expired (a site offline
+// past its renewal: certificate_expired), or its stored credentials do not open
+// (peer_credentials_unusable). Every call fails with the code at once, so one broken
+// peer is one failed source, never a failed request; the fix of both is a new grant
+// at the serving site and `peer add --replace` here.
+type unusable struct{ name, code string }
 
-func (e expired) err() error {
-	return &fedclient.PeerError{Peer: e.name, Code: api.CodeCertificateExpired}
+func (e unusable) err() error {
+	return &fedclient.PeerError{Peer: e.name, Code: e.code}
 }
 
-func (e expired) Name() string { return e.name }
+func (e unusable) Name() string { return e.name }
 
-func (e expired) List(context.Context, string, api.FedListRequest) (fedclient.ListResult, error) {
+func (e unusable) List(context.Context, string, api.FedListRequest) (fedclient.ListResult, error) {
 	return fedclient.ListResult{}, e.err()
 }
 
-func (e expired) Get(context.Context, string, string) (api.Item, error) { return nil, e.err() }
+func (e unusable) Get(context.Context, string, string) (api.Item, error) { return nil, e.err() }
 
-func (e expired) Search(context.Context, string, api.SearchRequest) (fedclient.SearchResult, error) {
+func (e unusable) Search(context.Context, string, api.SearchRequest) (fedclient.SearchResult, error) {
 	return fedclient.SearchResult{}, e.err()
 }

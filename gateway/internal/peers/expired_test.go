@@ -44,7 +44,7 @@ func TestAnExpiredCertificateIsCertificateExpired(t *testing.T) {
 			t.Errorf("%s: expired %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	p := expired{name: "work"}
+	p := unusable{name: "work", code: api.CodeCertificateExpired}
 	ctx := context.Background()
 	_, errList := p.List(ctx, "tasks", api.FedListRequest{})
 	_, errGet := p.Get(ctx, "tasks", "x")

@@ -12,10 +12,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
@@ -108,9 +110,17 @@ type Directory struct {
 	// outbound audit row.
 	Cache    *peercache.Cache
 	Breakers *Breakers
+	Log      *slog.Logger // nil: discarded
 
 	mu      sync.Mutex
 	clients map[string]cached // by peer row id
+}
+
+func (d *Directory) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
 }
 
 // cached is a peer's client and the stored certificate it was made from: a row whose
@@ -166,12 +176,16 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 	out := make([]fedclient.Peer, 0, len(rows))
 	for _, row := range rows {
 		if expiredAt(row.CertPEM, time.Now()) {
-			out = append(out, audited{Peer: expired{name: row.Name}, row: row, log: d.Audit})
+			out = append(out, audited{Peer: unusable{name: row.Name, code: api.CodeCertificateExpired}, row: row, log: d.Audit})
 			continue
 		}
 		c, err := d.client(row)
 		if err != nil {
-			return nil, err
+			// Never a secret in err: it names the peer and what did not open.
+			d.log().Error("peer credentials unusable: ask the serving site for a new grant, then `peer add --replace`",
+				"peer", row.Name, "peer_id", row.ID, "err", err)
+			out = append(out, audited{Peer: unusable{name: row.Name, code: api.CodePeerCredentialsUnusable}, row: row, log: d.Audit})
+			continue
 		}
 		out = append(out, d.stages(c, row))
 	}
