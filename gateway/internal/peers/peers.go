@@ -21,6 +21,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // place binds a peer's sealed key to its row and owner: copied into another row, it
@@ -107,6 +108,8 @@ type Directory struct {
 	// outbound audit row.
 	Cache    *peercache.Cache
 	Breakers *Breakers
+	// Metrics takes each peer call's latency and errors (nil: none).
+	Metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	clients map[string]cached // by peer row id
@@ -158,7 +161,7 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 
 // stages wraps a peer's client: cache → breaker → outbound audit → transport.
 func (d *Directory) stages(c fedclient.Peer, row fedstore.Peer) fedclient.Peer {
-	var p fedclient.Peer = audited{Peer: c, row: row, log: d.Audit}
+	var p fedclient.Peer = audited{Peer: c, row: row, log: d.Audit, metrics: d.Metrics}
 	if d.Breakers != nil {
 		p = d.Breakers.wrap(p, row.ID)
 	}
