@@ -2,11 +2,9 @@ package acceptance
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 
@@ -21,19 +19,11 @@ import (
 	"github.com/mosaic-federation/mosaic/harness/world"
 )
 
-// metricsURL is the base URL of a site gateway's listen.metrics, from its config.
+// metricsURL is the base URL of a site gateway's listen.metrics.
 func metricsURL(s world.SiteInfo) string {
 	GinkgoHelper()
-	var cfg struct {
-		Listen struct {
-			Metrics string `json:"metrics"`
-		} `json:"listen"`
-	}
-	b, err := os.ReadFile(s.Config)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
-	Expect(cfg.Listen.Metrics).NotTo(BeEmpty(), "the world sets listen.metrics")
-	return "http://" + cfg.Listen.Metrics
+	Expect(s.MetricsURL).To(HavePrefix("http://127.0.0.1:"), "the world sets listen.metrics on loopback")
+	return s.MetricsURL
 }
 
 // scrape parses a /metrics answer (the Prometheus text format).
