@@ -49,13 +49,10 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		add := cliStdin(homeX, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", name,
 			"--local-user", home.Users[0].Email, "--json")
 		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
-		// The peer outlives this spec's gateways in home's database: suspended after
-		// it, so the demo user's source=all in other specs never reaches a dead peer.
-		conn := sqlConn(bgCtx(), home.PostgresURL)
+		// The peer outlives this spec's gateways in home's database: removed after it,
+		// so the demo user's source=all in other specs never reaches a stopped gateway.
 		DeferCleanup(func() {
-			_, err := conn.Exec(bgCtx(),
-				`UPDATE federation_peers SET state = 'suspended' WHERE direction = 'outbound' AND name = $1`, name)
-			Expect(err).NotTo(HaveOccurred())
+			cliJSON(home, &api.Peer{}, "federation", "peer", "remove", name, "--local-user", home.Users[0].Email)
 		})
 
 		By("one request through home to that peer, in a trace the caller chose")
@@ -99,19 +96,6 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		Expect(call(http.MethodGet, home.APIURL+"/api/v1/tasks?source=federated:work&limit=2", &l, bearer(ada))).To(Equal(http.StatusOK))
 		Expect(l.Partial).To(BeFalse())
 		Expect(l.Items).NotTo(BeEmpty())
-		var grants []api.Grant
-		cliJSON(work, &grants, "federation", "grant", "list")
-		grantIDs := []string{}
-		for _, g := range grants {
-			grantIDs = append(grantIDs, g.ID)
-		}
-		var peers []api.Peer
-		cliJSON(home, &peers, "federation", "peer", "list")
-		peerNames := []string{}
-		for _, p := range peers {
-			peerNames = append(peerNames, p.Name)
-		}
-
 		homeM, workM := scrape(metricsURL(home)), scrape(metricsURL(work))
 		Expect(homeM).To(HaveKey("mosaic_peer_call_duration_seconds"))
 		Expect(homeM).To(HaveKey("mosaic_certificate_expiry_seconds"))
@@ -129,7 +113,6 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 
 		By("10,000 requests to random paths with random methods, 16 at a time")
 		p := enrolledAs(work, newGrant(work, fullScope))
-		grantIDs = append(grantIDs, p.grant.GrantID)
 		const marker = "zq7"
 		var sent, failed atomic.Int64
 		jobs := make(chan int)
@@ -171,8 +154,27 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		Expect(sent.Load()).To(BeNumerically(">=", 9_900), "requests answered (%d failed)", failed.Load())
 
 		By("every label value of every mosaic_ series being in its fixed set")
-		for site, fams := range map[string]map[string]*dtoFamilies{"home": families(scrape(metricsURL(home))),
-			"work": families(scrape(metricsURL(work)))} {
+		// Scraped first, the fixed sets collected after: specs running beside this one
+		// add peers and grants.
+		scraped := map[string]map[string]*dtoFamilies{"home": families(scrape(metricsURL(home))),
+			"work": families(scrape(metricsURL(work)))}
+		var grants []api.Grant
+		cliJSON(work, &grants, "federation", "grant", "list")
+		grantIDs := []string{}
+		for _, g := range grants {
+			grantIDs = append(grantIDs, g.ID)
+		}
+		// Configured peer names: those home has now, and those it called before
+		// (removed since by other specs; their outbound audit rows name them).
+		var peers []api.Peer
+		cliJSON(home, &peers, "federation", "peer", "list")
+		peerNames := queryIDs(bgCtx(), sqlConn(bgCtx(), home.PostgresURL),
+			`SELECT DISTINCT peer FROM federation_audit_log WHERE direction = 'outbound'`)
+		for _, p := range peers {
+			peerNames = append(peerNames, p.Name)
+		}
+
+		for site, fams := range scraped {
 			n := 0
 			for name, fam := range fams {
 				for _, labels := range fam.series {
