@@ -110,7 +110,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		ttl, stale := cfg.Federation.Cache.Durations()
 		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit, Metrics: metrics,
 			Cache:    peercache.New(peercache.Config{TTL: ttl, MaxStaleness: stale, MaxBytes: cfg.Federation.Cache.MaxBytes}),
-			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log}}
+			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log, Metrics: metrics}}
 		peerMetrics(ctx, metrics, s.Fed)
 		apiCfg.Peers = dir
 		// Cancelled before the pool closes (defers run last-first), which waits for

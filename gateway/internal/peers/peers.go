@@ -168,6 +168,9 @@ func (d *Directory) stages(c fedclient.Peer, row fedstore.Peer) fedclient.Peer {
 	if d.Cache != nil {
 		p = d.Cache.Wrap(p, peercache.Owner{UserID: row.OwnerUserID, PeerID: row.ID, GrantID: row.GrantID})
 	}
+	if d.Metrics != nil {
+		p = counted{Peer: p, m: d.Metrics}
+	}
 	return p
 }
 
