@@ -31,13 +31,7 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		workFed, workCfg, _ := ownGateway(telemetry)
 		workX := work
 		workX.Config = workCfg
-		homeAPI, homeFed := freeAddr(), freeAddr()
-		homeX := home
-		homeX.Config = siteConfig(home, mergeMaps(map[string]any{
-			"listen":     map[string]any{"api": homeAPI, "federation": homeFed},
-			"federation": map[string]any{"public_url": "https://" + homeFed},
-		}, telemetry))
-		startGateway(homeX.Config, "http://"+homeAPI)
+		homeAPI := ownHomeGateway(telemetry) // home's database: it sees the peer added below
 
 		By("home's demo user enrolling at that work gateway, through the CLI")
 		name := uniqueName("traced")
@@ -46,7 +40,7 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		cliJSON(workX, &g, "federation", "grant", "create", "--peer", name, "--subject-user", work.Users[0].Email,
 			"--scope", scopeFile(fullScope))
 		Expect(g.EnrollmentURL).To(HavePrefix(workFed))
-		add := cliStdin(homeX, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", name,
+		add := cliStdin(home, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", name,
 			"--local-user", home.Users[0].Email, "--json")
 		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
 		// The peer outlives this spec's gateways in home's database: removed after it,
@@ -56,11 +50,10 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		})
 
 		By("one request through home to that peer, in a trace the caller chose")
-		trace := fmt.Sprintf("%032x", randomBytes(16))
+		traceparent, trace := inTrace()
 		var l api.ListOf[map[string]any]
-		Expect(call(http.MethodGet, "http://"+homeAPI+"/api/v1/tasks?source=federated:"+name+"&limit=2", &l,
-			bearer(home.Users[0].Token), header("traceparent", "00-"+trace+"-"+fmt.Sprintf("%016x", randomBytes(8))+"-01"))).
-			To(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, homeAPI+"/api/v1/tasks?source=federated:"+name+"&limit=2", &l,
+			bearer(home.Users[0].Token), traceparent)).To(Equal(http.StatusOK))
 		Expect(l.Items).NotTo(BeEmpty(), "work's rows came through")
 
 		By("the receiver holding home's spans and work's stage spans, all in that trace")
