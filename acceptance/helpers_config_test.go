@@ -23,6 +23,11 @@ func siteConfig(s world.SiteInfo, overrides map[string]any) string {
 	b, err := os.ReadFile(s.Config)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(json.Unmarshal(b, &cfg)).To(Succeed())
+	// The site's own gateway holds its listen.metrics port: another gateway from this
+	// config serves metrics only where the overrides say.
+	if l, ok := cfg["listen"].(map[string]any); ok {
+		delete(l, "metrics")
+	}
 	cfg = mergeMaps(cfg, overrides)
 	path := filepath.Join(s.Dir, fmt.Sprintf("spec-%d-%s.json", GinkgoParallelProcess(), uuid.NewString()[:8]))
 	writeJSONFile(path, cfg)

@@ -189,11 +189,12 @@ var _ = Describe("The local API", Label("M1"), func() {
 		Expect(call(http.MethodGet, base+"/api/v1/notes?limit=0", nil, bearer(ada))).To(Equal(http.StatusBadRequest))
 	})
 
-	It("[M1-LA-8] exposes Prometheus metrics by route template, never by raw path", func() {
+	It("[M1-LA-8] exposes Prometheus metrics by route template, never by raw path, on listen.metrics only", func() {
 		Expect(call(http.MethodGet, base+"/api/v1/tasks?limit=1", nil, bearer(ada))).To(Equal(http.StatusOK))
 		var b []byte
-		call(http.MethodGet, base+"/metrics", &b)
-		Expect(string(b)).To(ContainSubstring(`mosaic_http_requests_total{code="200",listener="api",method="GET",route="/api/v1/{resource:tasks|notes|memories}"}`))
+		Expect(call(http.MethodGet, metricsURL(site("work"))+"/metrics", &b)).To(Equal(http.StatusOK))
+		Expect(string(b)).To(ContainSubstring(`mosaic_http_requests_total{code="200",listener="api",method="GET",outcome="allowed",route="/api/v1/{resource:tasks|notes|memories}"}`))
 		Expect(string(b)).NotTo(ContainSubstring(ada))
+		Expect(call(http.MethodGet, base+"/metrics", nil)).To(Equal(http.StatusNotFound), "no /metrics on the API listener")
 	})
 })

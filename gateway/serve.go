@@ -18,7 +18,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/redis/go-redis/v9"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
@@ -38,6 +38,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/revocation"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
 	"github.com/mosaic-federation/mosaic/gateway/internal/site"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 	"github.com/mosaic-federation/mosaic/gateway/internal/tier"
 )
 
@@ -83,19 +84,24 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		checkers = append(checkers, localapi.Checker{Name: "valkey", Soft: true,
 			Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
-	// Spans go nowhere until an exporter is configured (M5); their ids are the trace
-	// context both sites' audit rows share.
-	tp := sdktrace.NewTracerProvider()
+	// Spans are exported only with telemetry.otlp_endpoint; their ids are the trace
+	// context both sites' audit rows share either way. Stopping flushes the batch.
+	tp, err := telemetry.NewTracerProvider(cfg.Site, cfg.Telemetry.OTLPEndpoint)
+	if err != nil {
+		return fmt.Errorf("telemetry.otlp_endpoint: %w", err)
+	}
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	tracer := tp.Tracer("mosaic-gateway")
+	otel.SetTracerProvider(tp) // the peer calls' client spans (telemetry.PeerTransport)
+	tracer := tp.Tracer(telemetry.Scope)
 
-	metrics := httpx.NewMetrics("api")
+	// /metrics is served on listen.metrics only, never on the API listener.
+	metrics := telemetry.NewMetrics()
+	routes := httpx.NewMetrics(metrics.Registry, "api")
 	r := mux.NewRouter()
-	r.Use(metrics.Middleware)
+	r.Use(routes.Route)
 	healthz, readyz := localapi.Health(log, checkers)
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
-	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet)
 	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log, PeerTimeout: cfg.Federation.PeerTimeout.Duration}
 	if cfg.Tier == config.TierFederated {
 		keys, err := sealing.Load(cfg.SealingKeyFile)
@@ -105,9 +111,10 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 		// Peers' keys are unsealed on first use and kept in memory only; a change
 		// announced by another process (the CLI, a replica) drops what is kept.
 		ttl, stale := cfg.Federation.Cache.Durations()
-		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log,
+		dir := &peers.Directory{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log, Metrics: metrics,
 			Cache:    peercache.New(peercache.Config{TTL: ttl, MaxStaleness: stale, MaxBytes: cfg.Federation.Cache.MaxBytes}),
-			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log}}
+			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log, Metrics: metrics}}
+		peerMetrics(ctx, metrics, s.Fed)
 		apiCfg.Peers = dir
 		// Cancelled before the pool closes (defers run last-first), which waits for
 		// the listener's connection.
@@ -122,26 +129,40 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", s.Store.Engine())
-	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, httpx.Trace(tracer, "api", r))))
-	if cfg.Tier != config.TierFederated {
-		return listenAndServe(ctx, log, cfg.Listen.API, api, limitsOfListen(cfg.Listen))
+	api := httpx.RequestID(httpx.LimitBody(log, httpx.Deadline(requestTimeout, httpx.Trace(tracer, "api", routes.Wrap(r)))))
+	lim := limitsOfListen(cfg.Listen)
+	servers := []func(context.Context) error{func(ctx context.Context) error { return listenAndServe(ctx, log, cfg.Listen.API, api, lim) }}
+	if cfg.Listen.Metrics != "" {
+		servers = append(servers, func(ctx context.Context) error { return telemetry.Serve(ctx, cfg.Listen.Metrics, metrics, log) })
 	}
-	fed, err := federationListener(ctx, log, cfg, s, rdb, tracer)
-	if err != nil {
-		return err
+	if cfg.Tier == config.TierFederated {
+		fed, err := federationListener(ctx, log, cfg, s, rdb, tracer, metrics)
+		if err != nil {
+			return err
+		}
+		onChange.add(fed.revocation.onChange)
+		defer fed.flood.Close(context.Background())
+		servers = append(servers, func(ctx context.Context) error {
+			return fedserver.Serve(ctx, cfg.Listen.Federation, fed.tls, fed.handler, lim, log)
+		})
 	}
-	onChange.add(fed.revocation.onChange)
-	defer fed.flood.Close(context.Background())
-	// Both listeners live and die together.
+	return serveAll(ctx, servers)
+}
+
+// serveAll runs the listeners until one stops: they live and die together.
+func serveAll(ctx context.Context, servers []func(context.Context) error) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	errc := make(chan error, 2)
-	lim := limitsOfListen(cfg.Listen)
-	go func() { errc <- listenAndServe(ctx, log, cfg.Listen.API, api, lim) }()
-	go func() { errc <- fedserver.Serve(ctx, cfg.Listen.Federation, fed.tls, fed.handler, lim, log) }()
-	first := <-errc
+	errc := make(chan error, len(servers))
+	for _, serve := range servers {
+		go func() { errc <- serve(ctx) }()
+	}
+	errs := []error{<-errc}
 	stop()
-	return errors.Join(first, <-errc)
+	for range servers[1:] {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
 }
 
 // listener is the federation listener's TLS configuration and handler.
@@ -197,7 +218,8 @@ func (r revocations) onChange(c changes.Change) {
 // federationListener gets the listener's certificate from the site's step-ca, through
 // the listener provisioner, and the federation provisioner that enrollment signs with,
 // and assembles the serving pipeline.
-func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site, rdb *redis.Client, tracer trace.Tracer) (listener, error) {
+func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Config, s *site.Site, rdb *redis.Client, tracer trace.Tracer,
+	metrics *telemetry.Metrics) (listener, error) {
 	rootPEM, err := os.ReadFile(cfg.CA.Root)
 	if err != nil {
 		return listener{}, fmt.Errorf("ca.root: %w", err)
@@ -242,6 +264,7 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 		return listener{}, fmt.Errorf("listener certificate: %w", err)
 	}
 	log.Info("listener certificate issued", "serial", cert.Leaf.SerialNumber.Text(16), "not_after", cert.Leaf.NotAfter)
+	metrics.Certificate("listener", func() time.Time { return cert.Leaf.NotAfter })
 	rev, err := startRevocation(ctx, cctx, log, cfg, s, root, cert, clients[1])
 	if err != nil {
 		return listener{}, err
@@ -252,7 +275,7 @@ func federationListener(ctx context.Context, log *slog.Logger, cfg *config.Confi
 	}
 	flood := audit.NewFlood(s.Audit, floodKeys)
 	srv := &fedserver.Server{Site: cfg.Site, Root: root, Store: s.Store, Audit: s.Audit, Flood: flood, Limits: limits,
-		Tracer: tracer, Log: log,
+		Tracer: tracer, Metrics: metrics, Log: log,
 		Guard: &guard.Guard{Grants: s.Fed, Provisioner: cfg.CA.Provisioner, ProvisionerKID: clients[1].KeyID(),
 			Revoked: rev.list},
 		Enroll: &fedserver.Enroller{Fed: s.Fed, CA: clients[1], Audit: s.Audit, Log: log,

@@ -123,6 +123,9 @@ func printWorld(out io.Writer, st state) {
 	for _, n := range names {
 		s := d.Sites[n]
 		fmt.Fprintf(out, "  curl -s %s/readyz\n", s.APIURL)
+		if s.MetricsURL != "" {
+			fmt.Fprintf(out, "  curl -s %s/metrics\n", s.MetricsURL)
+		}
 		if len(s.Users) > 0 {
 			fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/tasks?source=all'\n", s.Users[0].Token, s.APIURL)
 		}

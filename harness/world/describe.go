@@ -16,7 +16,9 @@ type SiteInfo struct {
 	FederationURL string `json:"federation_url"`
 	// PublicURL is the site's federation.public_url, where its peers reach it: its
 	// inbound link's address when the world has links, else FederationURL.
-	PublicURL   string `json:"public_url"`
+	PublicURL string `json:"public_url"`
+	// MetricsURL is the gateway's listen.metrics (GET /metrics), never the API's.
+	MetricsURL  string `json:"metrics_url,omitempty"`
 	CAURL       string `json:"ca_url"`
 	CARoot      string `json:"ca_root"`
 	PostgresURL string `json:"postgres_url"`
@@ -62,7 +64,7 @@ func (w *World) Describe() Description {
 			public = l.URL()
 		}
 		d.Sites[name] = SiteInfo{Replicas: replicas, PublicURL: public,
-			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL,
+			APIURL: s.Gateway.APIURL, FederationURL: s.Gateway.FederationURL, MetricsURL: s.Gateway.MetricsURL,
 			CAURL: s.CA.URL, CARoot: s.CA.RootPath, PostgresURL: s.Postgres.URL,
 			ValkeyURL: s.Valkey.URL, Config: s.Gateway.ConfigPath, Users: append([]User{}, s.Users...),
 			CAFingerprint: s.CA.Fingerprint, CAConfig: s.CA.ConfigPath,

@@ -77,6 +77,7 @@ type Gateway struct {
 	Service
 	APIURL        string
 	FederationURL string
+	MetricsURL    string // listen.metrics: /metrics ("" when the backend sets none)
 	ConfigPath    string
 }
 

@@ -37,7 +37,8 @@ type Config struct {
 	CA             CA         `json:"ca"`
 	SealingKeyFile string     `json:"sealing_key_file"`
 	// AuditKeyFile holds the key of the audit chain's MACs, outside the database.
-	AuditKeyFile string `json:"audit_key_file"`
+	AuditKeyFile string    `json:"audit_key_file"`
+	Telemetry    Telemetry `json:"telemetry"`
 
 	// Warnings collects deprecations met while loading (the caller logs them).
 	Warnings []string `json:"-"`
@@ -51,6 +52,9 @@ type Listen struct {
 	MaxConns          int      `json:"max_conns"`
 	ReadHeaderTimeout Duration `json:"read_header_timeout"` // default "5s"
 	IdleTimeout       Duration `json:"idle_timeout"`        // default "120s"
+	// Metrics serves /metrics, and only there ("": nowhere): its per-peer and
+	// per-grant series must not reach the API listener's users.
+	Metrics string `json:"metrics"`
 }
 
 type Federation struct {
@@ -376,6 +380,9 @@ func (c *Config) normalise(dir string) error {
 		c.Federation.Breaker.OpenFor.Duration = 10 * time.Second
 	}
 	if err := c.Federation.Cache.normalise(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.normalise(); err != nil {
 		return err
 	}
 	for _, field := range c.required() {

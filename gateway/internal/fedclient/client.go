@@ -18,6 +18,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // Peer is what the requesting side asks of one peer. Stages (a cache, a breaker)
@@ -75,7 +76,8 @@ func NewClient(name, url string, tlsConfig *tls.Config) *Client {
 	// 1.24 and is now deprecated for) with its pings.
 	t := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second,
 		ForceAttemptHTTP2: true, HTTP2: &http.HTTP2Config{SendPingTimeout: readIdle, PingTimeout: pingTimeout}}
-	return &Client{name: name, url: url, http: &http.Client{CheckRedirect: noRedirects, Transport: t}}
+	// Each call in a client span whose context goes on as traceparent (§6b).
+	return &Client{name: name, url: url, http: &http.Client{CheckRedirect: noRedirects, Transport: telemetry.PeerTransport(name, t)}}
 }
 
 // Name is our name for the peer.

@@ -25,6 +25,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/guard"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // Prefix of every federation endpoint.
@@ -53,7 +54,9 @@ type Server struct {
 	// Renew serves POST /renew behind the guard (nil: no renewal).
 	Renew  *Renewer
 	Tracer trace.Tracer // nil: no spans (the trace context still passes through)
-	Log    *slog.Logger
+	// Metrics takes the per-grant and route series (nil: none, in tests).
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
 }
 
 // TLSConfig accepts TLS 1.3 only and verifies a client certificate when one is given
@@ -106,7 +109,13 @@ func (s *Server) Handler() http.Handler {
 	if tracer == nil {
 		tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return httpx.RequestID(httpx.LimitBody(s.Log, httpx.Deadline(RequestTimeout, httpx.Trace(tracer, "federation", r))))
+	var h http.Handler = r
+	if s.Metrics != nil {
+		m := httpx.NewMetrics(s.Metrics.Registry, "federation")
+		r.Use(m.Route)
+		h = m.Wrap(r)
+	}
+	return httpx.RequestID(httpx.LimitBody(s.Log, httpx.Deadline(RequestTimeout, httpx.Trace(tracer, "federation", h))))
 }
 
 // RequestTimeout bounds every federation request's context, so a slow query stops

@@ -48,10 +48,14 @@ func run[B, R any](s *Server, name string, v verb[B, R]) http.Handler {
 		var err error
 		req.caller, err = s.admit(r)
 		if err == nil {
+			_, end := s.stage(ctx, "scope")
 			req, err = prepare(r, req)
+			end(err)
 		}
 		if err == nil {
-			res, err = v(ctx, req)
+			qctx, end := s.stage(ctx, "query")
+			res, err = v(qctx, req)
+			end(err)
 		}
 		s.finish(w, r, done{verb: name, caller: req.caller, err: err, rows: res.rows, id: req.id, start: start},
 			func() { httpx.JSON(w, http.StatusOK, res.body) })
@@ -62,16 +66,24 @@ func run[B, R any](s *Server, name string, v verb[B, R]) http.Handler {
 // be served now. A refusal without a verified certificate counts against the client
 // address's limit, so a flood of them turns into 429s.
 func (s *Server) admit(r *http.Request) (guard.Caller, error) {
+	_, end := s.stage(r.Context(), "guard")
 	c, err := s.Guard.Check(r.Context(), r.TLS)
+	end(err)
 	if err != nil {
 		if errs.From(err).Code == api.CodeClientCertificateRequired {
-			if limited := s.Limits.address(r); limited != nil {
+			_, end := s.stage(r.Context(), "rate_limit")
+			limited := s.Limits.address(r)
+			end(limited)
+			if limited != nil {
 				return c, limited
 			}
 		}
 		return c, err
 	}
-	return c, s.Limits.grant(r.Context(), c.Grant)
+	_, end = s.stage(r.Context(), "rate_limit")
+	err = s.Limits.grant(r.Context(), c.Grant)
+	end(err)
+	return c, err
 }
 
 // prepare is the scope stage and the input checks, in this order: a resource outside
@@ -139,10 +151,13 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, d done, ok func(
 		// The row is written even when the client hung up: it records what was decided.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
+		ctx, end := s.stage(ctx, "audit")
 		if aerr := s.Audit.Append(ctx, e); aerr != nil {
 			d.err = errs.Wrap(errs.Unavailable, api.CodeAuditUnavailable, "the request could not be audited, so it is refused: try again", aerr)
 		}
+		end(d.err)
 	}
+	s.observe(d)
 	if d.err != nil {
 		httpx.WriteError(w, r, s.Log, d.err)
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/httpx"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // audited is the requesting side's audit stage around a peer: each call gets a fresh
@@ -19,8 +20,9 @@ import (
 // never the peer's message text.
 type audited struct {
 	fedclient.Peer
-	row fedstore.Peer
-	log interface{ Enqueue(audit.Entry) }
+	row     fedstore.Peer
+	log     interface{ Enqueue(audit.Entry) }
+	metrics *telemetry.Metrics
 }
 
 func (a audited) List(ctx context.Context, resource string, req api.FedListRequest) (fedclient.ListResult, error) {
@@ -46,6 +48,7 @@ func (a audited) call(ctx context.Context, verb, resource string) (context.Conte
 	id, start := httpx.NewID(), time.Now()
 	ctx = fedclient.WithRequestID(ctx, id)
 	return ctx, func(rows int, err error) {
+		a.metrics.PeerCall(a.row.Name, verb, fedCode(err), time.Since(start))
 		if a.log == nil {
 			return
 		}
@@ -73,4 +76,12 @@ func (a audited) Search(ctx context.Context, resource string, req api.SearchRequ
 	res, err := a.Peer.Search(ctx, resource, req)
 	done(len(res.Items), err)
 	return res, err
+}
+
+// fedCode is a peer call's reason code for its metrics ("" when it succeeded).
+func fedCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fedclient.Code(err)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // tripAfter is how many consecutive failures open a peer's breaker (SPEC §6c).
@@ -22,6 +23,8 @@ const tripAfter = 5
 type Breakers struct {
 	OpenFor time.Duration
 	Log     *slog.Logger
+	// Metrics exports each breaker's state (nil: none).
+	Metrics *telemetry.Metrics
 
 	mu sync.Mutex
 	m  map[string]*gobreaker.CircuitBreaker[any] // by peer row id
@@ -48,12 +51,14 @@ func (b *Breakers) wrap(p fedclient.Peer, peerID string) fedclient.Peer {
 			b.m = map[string]*gobreaker.CircuitBreaker[any]{}
 		}
 		b.m[peerID] = cb
+		b.Metrics.BreakerState(p.Name(), telemetry.BreakerClosed)
 	}
 	return broken{Peer: p, cb: cb}
 }
 
 // logChange logs a breaker's new state: the peer's name only.
 func (b *Breakers) logChange(peer string, from, to gobreaker.State) {
+	b.Metrics.BreakerState(peer, breakerState(to))
 	if b.Log != nil {
 		b.Log.Warn("peer circuit breaker changed state", "peer", peer, "from", from.String(), "to", to.String())
 	}
@@ -87,4 +92,15 @@ func through[T any](s broken, call func() (T, error)) (T, error) {
 	}
 	t, _ := v.(T)
 	return t, err
+}
+
+// breakerState is a gobreaker state as the breaker metric's value.
+func breakerState(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateOpen:
+		return telemetry.BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return telemetry.BreakerHalfOpen
+	}
+	return telemetry.BreakerClosed
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedstore"
 	"github.com/mosaic-federation/mosaic/gateway/internal/peercache"
 	"github.com/mosaic-federation/mosaic/gateway/internal/sealing"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 // place binds a peer's sealed key to its row and owner: copied into another row, it
@@ -111,6 +112,8 @@ type Directory struct {
 	Cache    *peercache.Cache
 	Breakers *Breakers
 	Log      *slog.Logger // nil: discarded
+	// Metrics takes each peer call's latency and errors (nil: none).
+	Metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	clients map[string]cached // by peer row id
@@ -194,12 +197,15 @@ func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.
 
 // stages wraps a peer's client: cache → breaker → outbound audit → transport.
 func (d *Directory) stages(c fedclient.Peer, row fedstore.Peer) fedclient.Peer {
-	var p fedclient.Peer = audited{Peer: c, row: row, log: d.Audit}
+	var p fedclient.Peer = audited{Peer: c, row: row, log: d.Audit, metrics: d.Metrics}
 	if d.Breakers != nil {
 		p = d.Breakers.wrap(p, row.ID)
 	}
 	if d.Cache != nil {
 		p = d.Cache.Wrap(p, peercache.Owner{UserID: row.OwnerUserID, PeerID: row.ID, GrantID: row.GrantID})
+	}
+	if d.Metrics != nil {
+		p = counted{Peer: p, m: d.Metrics}
 	}
 	return p
 }
