@@ -190,3 +190,11 @@ type SeedUser struct {
 	Email string `json:"email"`
 	Token string `json:"token,omitempty"`
 }
+
+// SeedGenerated is `gateway seed generate --json`: how many synthetic rows were added,
+// and how long it took.
+type SeedGenerated struct {
+	Counts     map[string]int `json:"counts"`
+	Seconds    float64        `json:"seconds"`
+	RowsPerSec float64        `json:"rows_per_second"`
+}

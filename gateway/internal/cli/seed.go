@@ -70,7 +70,53 @@ func seedCmd(g *globals) *cobra.Command {
 	}
 	load.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	c := &cobra.Command{Use: "seed", Short: "Seed data"}
-	c.AddCommand(load)
+	c.AddCommand(load, generateCmd(g))
+	return c
+}
+
+// generateCmd adds synthetic rows at scale for the site's existing users and teams,
+// for the bench and for trying a site with 10⁶ rows.
+func generateCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var n seed.Counts
+	c := &cobra.Command{
+		Use:   "generate",
+		Short: "Add synthetic tasks, notes and memories for the site's existing users and teams (a third personal, the rest in teams)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n.Tasks < 0 || n.Notes < 0 || n.Memories < 0 {
+				return fmt.Errorf("--tasks, --notes and --memories must not be negative")
+			}
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			t, err := site.Targets(cfg)
+			if err != nil {
+				return err
+			}
+			if err := tier.Check(cmd.Context(), t).Err(); err != nil {
+				return err
+			}
+			s, err := site.Open(cmd.Context(), cfg, t, g.log)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := seed.Generate(cmd.Context(), s.Store, embed.Hashing{}, n, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return render(cmd, asJSON, res, func(w io.Writer) {
+				fmt.Fprintf(w, "added %d tasks, %d notes, %d memories in %.1f s (%.0f rows/s)\n",
+					n.Tasks, n.Notes, n.Memories, res.Seconds, res.RowsPerSec)
+			})
+		},
+	}
+	c.Flags().IntVar(&n.Tasks, "tasks", 0, "tasks to add")
+	c.Flags().IntVar(&n.Notes, "notes", 0, "notes to add")
+	c.Flags().IntVar(&n.Memories, "memories", 0, "memories to add, each embedded by the built-in embedder")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return c
 }
 

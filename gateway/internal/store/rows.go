@@ -221,6 +221,18 @@ func visibleQuery(r resource, own, userID string, teams []string, filters []stri
 	return q, append(args, limit)
 }
 
+// byTeam narrows a list's arms to one team: only that team's arm can hold its rows,
+// plus, in a local list where the viewer is not in the team, their own rows in it. A
+// granted list's own arm is personal rows (team_id IS NULL) and drops out. Without
+// this every other team's arm walks its index for a team_id it can never match.
+func byTeam(own string, teams []string, team string, granted bool) (string, []string) {
+	teams = intersect(teams, []string{team})
+	if granted || len(teams) > 0 {
+		own = ""
+	}
+	return own, teams
+}
+
 // intersect keeps the members of a that b lists, in a's order.
 func intersect(a, b []string) []string {
 	var out []string
@@ -320,8 +332,11 @@ func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions,
 	if after != nil {
 		// Strictly after in the list's order; the scope's arms still apply below, so a
 		// forged keyset only narrows.
-		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
-		args = append(args, s.d.ts(after.CreatedAt), s.d.ts(after.CreatedAt), after.ID)
+		// A row comparison, not "created_at < ? OR (created_at = ? AND id < ?)": both
+		// engines make it an index bound, so a deep page starts at the keyset instead
+		// of walking every newer row.
+		where = append(where, "(created_at, id) < (?, ?)")
+		args = append(args, s.d.ts(after.CreatedAt), after.ID)
 	}
 	teams, err := s.teamsOf(ctx, userID)
 	if err != nil {
@@ -336,6 +351,9 @@ func (s *sqlStore) list(ctx context.Context, userID, name string, o ListOptions,
 			own = ""
 		}
 		teams = intersect(teams, n.teams)
+	}
+	if f.TeamID != "" {
+		own, teams = byTeam(own, teams, f.TeamID, n != nil)
 	}
 	if own == "" && len(teams) == 0 {
 		return Page{}, nil

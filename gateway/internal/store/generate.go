@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// GenerateOptions say how many synthetic rows to add for a site's existing users and
+// teams (gateway seed generate): a third personal, two thirds in a team and owned by
+// one of its members, statuses spread evenly, created and updated times spread over
+// the year before Now.
+type GenerateOptions struct {
+	Tasks, Notes, Memories int
+	Now                    time.Time
+	// Embed gives a memory's embedding (nil: memories get none).
+	Embed func(content string) []float32
+	// Progress is told after every batch (nil: silent).
+	Progress func(table string, done, total int)
+}
+
+// Generator is implemented by both engines' stores.
+type Generator interface {
+	Generate(ctx context.Context, o GenerateOptions) error
+}
+
+// generateBatch is how many rows one statement (PostgreSQL) or one progress report
+// (SQLite) covers: big enough that per-statement cost vanishes, small enough that a
+// long run shows progress every second or so.
+const generateBatch = 100_000
+
+// ErrNoUsers is why generation refuses a site without users.
+var ErrNoUsers = errors.New("the site has no users to own generated rows: load a seed set first (gateway seed load <file>)")
+
+// owners is who may own generated rows: every user, and every (team, member) pair.
+type owners struct {
+	users          []string
+	teams, members []string // parallel: members[i] belongs to teams[i]
+}
+
+func (s *sqlStore) owners(ctx context.Context) (owners, error) {
+	var o owners
+	if err := s.strings(ctx, `SELECT id FROM users ORDER BY id`, func(v ...string) { o.users = append(o.users, v[0]) }, 1); err != nil {
+		return o, err
+	}
+	err := s.strings(ctx, `SELECT team_id, user_id FROM team_members ORDER BY team_id, user_id`, func(v ...string) {
+		o.teams, o.members = append(o.teams, v[0]), append(o.members, v[1])
+	}, 2)
+	if err == nil && len(o.users) == 0 {
+		err = ErrNoUsers
+	}
+	return o, err
+}
+
+func (s *sqlStore) strings(ctx context.Context, q string, fn func(...string), n int) error {
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	vals := make([]string, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		fn(vals...)
+	}
+	return rows.Err()
+}
+
+// Generate adds the rows: on PostgreSQL tasks and notes are made by the server
+// (INSERT … SELECT over generate_series, one statement per batch); memories, whose
+// embeddings are computed here, and everything on SQLite go through one prepared
+// statement in one transaction per table.
+func (s *sqlStore) Generate(ctx context.Context, o GenerateOptions) error {
+	if o.Tasks < 0 || o.Notes < 0 || o.Memories < 0 {
+		return invalid("counts must not be negative")
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, int, int) {}
+	}
+	own, err := s.owners(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		table string
+		n     int
+	}{{"tasks", o.Tasks}, {"notes", o.Notes}, {"memories", o.Memories}} {
+		if t.n == 0 {
+			continue
+		}
+		if s.d.engine == "postgres" && t.table != "memories" {
+			err = s.generateServer(ctx, t.table, t.n, o)
+		} else {
+			err = s.generateClient(ctx, own, t.table, t.n, o)
+		}
+		if err != nil {
+			return fmt.Errorf("generate %s: %w", t.table, err)
+		}
+	}
+	return nil
+}
+
+// pgGenerate makes rows $1..$2 of a table. One random draw per row picks the (team,
+// member) pair, so the owner is always a member of the row's team.
+const pgGenerate = `WITH u AS (SELECT array_agg(id ORDER BY id) AS a FROM users),
+	m AS (SELECT array_agg(team_id ORDER BY team_id, user_id) AS t, array_agg(user_id ORDER BY team_id, user_id) AS u FROM team_members),
+	g AS (SELECT i, random() AS r1, random() AS r2, random() AS r3, random() AS r4 FROM generate_series($1::bigint, $2::bigint) AS i),
+	r AS (SELECT i, r1, r2, r4,
+		i %% 3 = 0 OR m.t IS NULL AS personal,
+		1 + floor(r3 * coalesce(cardinality(m.t), 0))::int AS mi,
+		1 + floor(r3 * cardinality(u.a))::int AS ui,
+		u.a AS ua, m.t AS mt, m.u AS mu
+		FROM g, u, m)
+INSERT INTO %s
+SELECT gen_random_uuid(),
+	CASE WHEN personal THEN ua[ui] ELSE mu[mi] END,
+	CASE WHEN personal THEN NULL ELSE mt[mi] END,
+	%s,
+	$3::timestamptz - r1 * interval '365 days',
+	$3::timestamptz - r1 * r2 * interval '365 days'
+FROM r`
+
+func (s *sqlStore) generateServer(ctx context.Context, table string, n int, o GenerateOptions) error {
+	cols := "(id, owner_user_id, team_id, title, status, created_at, updated_at)"
+	vals := `'generated task ' || i, (ARRAY['open', 'in_progress', 'done'])[1 + floor(r4 * 3)::int]`
+	if table == "notes" {
+		cols = "(id, owner_user_id, team_id, title, body, created_at, updated_at)"
+		vals = `'generated note ' || i, 'body of generated note ' || i`
+	}
+	q := fmt.Sprintf(pgGenerate, table+" "+cols, vals)
+	for from := 1; from <= n; from += generateBatch {
+		to := min(from+generateBatch-1, n)
+		if _, err := s.db.ExecContext(ctx, q, from, to, o.Now.UTC()); err != nil {
+			return err
+		}
+		o.Progress(table, to, n)
+	}
+	return nil
+}
+
+var generateInsert = map[string]string{
+	"tasks":    `INSERT INTO tasks (id, owner_user_id, team_id, title, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	"notes":    `INSERT INTO notes (id, owner_user_id, team_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	"memories": `INSERT INTO memories (id, owner_user_id, team_id, content, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+}
+
+var statuses = []string{"open", "in_progress", "done"}
+
+func (s *sqlStore) generateClient(ctx context.Context, own owners, table string, n int, o GenerateOptions) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(generateInsert[table]))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	r := rand.New(rand.NewPCG(uint64(o.Now.UnixNano()), uint64(n)))
+	const year = 365 * 24 * time.Hour
+	for i := 1; i <= n; i++ {
+		owner, team := own.pick(r, i)
+		age := time.Duration(r.Int64N(int64(year)))
+		created := o.Now.Add(-age)
+		updated := created.Add(time.Duration(r.Int64N(int64(age) + 1)))
+		var args []any
+		switch table {
+		case "tasks":
+			args = []any{fmt.Sprintf("generated task %d", i), statuses[r.IntN(3)], s.d.ts(created), s.d.ts(updated)}
+		case "notes":
+			args = []any{fmt.Sprintf("generated note %d", i), fmt.Sprintf("body of generated note %d", i), s.d.ts(created), s.d.ts(updated)}
+		default:
+			content := fmt.Sprintf("generated memory %d of %s", i, created.Format("January 2006"))
+			var vec []float32
+			if o.Embed != nil {
+				vec = o.Embed(content)
+			}
+			args = []any{content, s.d.vec(vec), s.d.ts(created)}
+		}
+		if _, err := stmt.ExecContext(ctx, append([]any{uuid.NewString(), owner, team}, args...)...); err != nil {
+			return err
+		}
+		if i%generateBatch == 0 || i == n {
+			o.Progress(table, i, n)
+		}
+	}
+	return tx.Commit()
+}
+
+// pick is the owner and team of the i-th row: every third personal.
+func (o owners) pick(r *rand.Rand, i int) (string, sql.NullString) {
+	if i%3 == 0 || len(o.teams) == 0 {
+		return o.users[r.IntN(len(o.users))], sql.NullString{}
+	}
+	k := r.IntN(len(o.teams))
+	return o.members[k], sql.NullString{String: o.teams[k], Valid: true}
+}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mosaic-federation/mosaic/gateway/api"
+)
+
+// TestGenerate checks the synthetic mix on both engines: counts, a third personal,
+// team rows owned by a member of their team, every status, times within the year.
+func TestGenerate(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := e.open(t)
+			g := s.(Generator)
+			if err := g.Generate(ctx, GenerateOptions{Tasks: 3}); !errors.Is(err, ErrNoUsers) {
+				t.Fatalf("no users: got %v, want ErrNoUsers", err)
+			}
+			anne, bob, team := uuid.NewString(), uuid.NewString(), uuid.NewString()
+			must(t, s.UpsertUser(ctx, User{ID: anne, Email: "anne@example.test", DisplayName: "A", Role: "member", CreatedAt: epoch}))
+			must(t, s.UpsertUser(ctx, User{ID: bob, Email: "bob@example.test", DisplayName: "B", Role: "member", CreatedAt: epoch}))
+			must(t, s.UpsertTeam(ctx, Team{ID: team, Name: "t", CreatedAt: epoch}))
+			must(t, s.AddMember(ctx, team, anne))
+			now := time.Now().UTC()
+			var reports int
+			must(t, g.Generate(ctx, GenerateOptions{Tasks: 300, Notes: 30, Memories: 6, Now: now,
+				Embed:    func(string) []float32 { return make([]float32, 256) },
+				Progress: func(string, int, int) { reports++ }}))
+			if reports != 3 {
+				t.Errorf("progress reports: got %d, want one per table", reports)
+			}
+			for table, want := range map[string]int64{"tasks": 300, "notes": 30, "memories": 6} {
+				if n, err := s.Count(ctx, table); err != nil || n != want {
+					t.Errorf("%s: got %d (%v), want %d", table, n, err, want)
+				}
+			}
+			counts := map[string]int{}
+			for _, v := range []string{anne, bob} {
+				for page, o := (Page{}), (ListOptions{Limit: 500}); ; o.Cursor = page.NextCursor {
+					var err error
+					page, err = s.List(ctx, Viewer{v}, api.ResourceTasks, o)
+					must(t, err)
+					for _, it := range page.Items {
+						tk := it.(api.Task)
+						switch {
+						case tk.TeamID == nil && tk.OwnerUserID == v:
+							counts["personal"]++
+						case tk.TeamID != nil && v == anne:
+							if tk.OwnerUserID != anne {
+								t.Errorf("team task %s owned by %s, not a member", tk.ID, tk.OwnerUserID)
+							}
+							counts["team"]++
+						}
+						counts[tk.Status]++
+						if tk.CreatedAt.Before(now.AddDate(0, 0, -366)) || tk.CreatedAt.After(now) ||
+							tk.UpdatedAt.Before(tk.CreatedAt) || tk.UpdatedAt.After(now) {
+							t.Errorf("task %s: created %s updated %s, not within the year before %s", tk.ID, tk.CreatedAt, tk.UpdatedAt, now)
+						}
+					}
+					if page.NextCursor == "" {
+						break
+					}
+				}
+			}
+			if counts["personal"] != 100 || counts["team"] != 200 {
+				t.Errorf("mix: %d personal, %d team; want 100 and 200", counts["personal"], counts["team"])
+			}
+			for _, st := range statuses {
+				if counts[st] < 60 {
+					t.Errorf("status %s: %d of 300, not spread", st, counts[st])
+				}
+			}
+		})
+	}
+}
