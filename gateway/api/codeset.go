@@ -16,7 +16,7 @@ var ReasonCodes = []string{
 	CodeInvalidToken, CodeInvalidCSR, CodeUnknownToken, CodeTokenSpentOrExpired, CodeGrantNotPending,
 	CodeIssuanceFailed,
 	CodeTimeout, CodeCanceled, CodeUnreachable, CodeTLSVerificationFailed, CodeReadFailed,
-	CodeInvalidResponse, CodePeerError, CodeUnknown,
+	CodeInvalidResponse, CodePeerError, CodeUnknown, CodePeerCredentialsUnusable, CodeKeyReused,
 	ReasonOK, ReasonCreated, ReasonRevoked, ReasonRemoved, ReasonEnrolled, ReasonConflict, ReasonInvalidScope,
 	ReasonInvalidTransition,
 }
