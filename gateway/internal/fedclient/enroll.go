@@ -68,16 +68,11 @@ type Enrolled struct {
 // Enroll generates a key and a CSR (no subject, no SANs) and redeems the token on a
 // connection verified against the pinned root; it checks what comes back.
 func Enroll(ctx context.Context, inv enrollment.Invitation, root *x509.Certificate) (*Enrolled, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csrPEM, err := newKeyAndCSR()
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(api.EnrollRequest{Token: inv.Token,
-		CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	body, _ := json.Marshal(api.EnrollRequest{Token: inv.Token, CSRPEM: csrPEM})
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
 	// Longer than the serving side's own bound on issuance, so it does not activate a
@@ -103,6 +98,20 @@ func Enroll(ctx context.Context, inv enrollment.Invitation, root *x509.Certifica
 		return nil, errors.New("enroll: the peer's answer does not parse")
 	}
 	return check(out, key, pool)
+}
+
+// newKeyAndCSR is a fresh P-256 key and its CSR (no subject, no SANs: the serving
+// site names the certificate after the grant), for enrollment and renewal alike.
+func newKeyAndCSR() (*ecdsa.PrivateKey, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, "", err
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
 }
 
 // check verifies the issued certificate: it chains to the pinned root for client

@@ -3,13 +3,9 @@ package fedclient
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -26,15 +22,11 @@ const RenewPath = "/api/federation/v1/renew"
 // the answer checked as an enrollment's (it chains to the roots, certifies the new key
 // and binds the same grant). A refusal is a *PeerError with the serving side's code.
 func Renew(ctx context.Context, peer, base string, roots *x509.CertPool, cert *tls.Certificate, grantID string) (*Enrolled, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csrPEM, err := newKeyAndCSR()
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(api.RenewRequest{CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	body, _ := json.Marshal(api.RenewRequest{CSRPEM: csrPEM})
 	// A connection of its own, closed after: the old certificate's connections stay
 	// with the peer's client until it switches.
 	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13,
