@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,46 +145,59 @@ func outboundPeer(s world.SiteInfo, name string) api.Peer {
 	return api.Peer{}
 }
 
-// requestLoop lists a local user's federated source once every interval until stop
-// is called, which returns what failed (an error, a non-200, a source not ok); ok
-// counts the lists that succeeded so far.
-func requestLoop(s world.SiteInfo, token, source string, every time.Duration) (ok func() int64, stop func() []string) {
-	quit, done := make(chan struct{}), make(chan struct{})
+// requestLoop lists a local user's federated source from workers goroutines, each
+// pausing every between requests (0: back to back, a load), until stop is called,
+// which returns what failed (an error, a non-200, a source not ok); ok counts the
+// lists that succeeded so far.
+func requestLoop(s world.SiteInfo, token, source string, workers int, every time.Duration) (ok func() int64, stop func() []string) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	var failures []string
 	var succeeded atomic.Int64
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		client := &http.Client{Timeout: Timeouts.Request}
-		for {
-			select {
-			case <-quit:
-				return
-			case <-time.After(every):
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		failures = append(failures, time.Now().Format(time.RFC3339Nano)+": "+fmt.Sprintf(format, args...))
+	}
+	client := &http.Client{Timeout: Timeouts.Request}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer GinkgoRecover()
+			defer wg.Done()
+			for {
+				select {
+				case <-quit:
+					return
+				case <-time.After(every):
+				}
+				req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/api/v1/tasks?limit=5&source="+source, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				// Every request goes to the peer, so each one crosses the certificate switch.
+				req.Header.Set("Cache-Control", "no-cache")
+				resp, err := client.Do(req)
+				if err != nil {
+					fail("%v", err)
+					continue
+				}
+				var l api.ListOf[map[string]any]
+				err = json.NewDecoder(resp.Body).Decode(&l)
+				drain(resp)
+				switch {
+				case err != nil || resp.StatusCode != http.StatusOK:
+					fail("%d %v", resp.StatusCode, err)
+				case len(l.Sources) != 1 || l.Sources[0].Status != "ok":
+					fail("sources %+v", l.Sources)
+				default:
+					succeeded.Add(1)
+				}
 			}
-			req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/api/v1/tasks?limit=5&source="+source, nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := client.Do(req)
-			if err != nil {
-				failures = append(failures, err.Error())
-				continue
-			}
-			var l api.ListOf[map[string]any]
-			err = json.NewDecoder(resp.Body).Decode(&l)
-			drain(resp)
-			switch {
-			case err != nil || resp.StatusCode != http.StatusOK:
-				failures = append(failures, fmt.Sprintf("%s: %d %v", time.Now().Format(time.RFC3339Nano), resp.StatusCode, err))
-			case len(l.Sources) != 1 || l.Sources[0].Status != "ok":
-				failures = append(failures, fmt.Sprintf("%s: sources %+v", time.Now().Format(time.RFC3339Nano), l.Sources))
-			default:
-				succeeded.Add(1)
-			}
-		}
-	}()
+		}()
+	}
 	return succeeded.Load, func() []string {
 		close(quit)
-		<-done
+		wg.Wait()
 		return failures
 	}
 }

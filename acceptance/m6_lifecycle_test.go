@@ -196,18 +196,28 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		oldSerial := serialStates(work, g.GrantID)
 		Expect(oldSerial).To(HaveLen(1))
 
-		succeeded, stop := requestLoop(home, owner.Token, "federated:"+name, 250*time.Millisecond)
+		succeeded, stop := requestLoop(home, owner.Token, "federated:"+name, 1, 250*time.Millisecond)
+		// Load across the switch: four clients back to back from a few seconds before
+		// renew_at (a known instant, not a condition to poll) until after it.
+		time.Sleep(time.Until(before.RenewAt.Add(-3 * time.Second)))
+		loaded, stopLoad := requestLoop(home, owner.Token, "federated:"+name, 4, 0)
+		loadStart := time.Now()
 		Eventually(func() time.Time { return *outboundPeer(home, name).NotAfter }).
-			WithTimeout(time.Until(*before.RenewAt) + 40*time.Second).WithPolling(2 * time.Second).
+			WithTimeout(time.Until(*before.RenewAt) + 40*time.Second).WithPolling(500 * time.Millisecond).
 			Should(BeTemporally(">", *before.NotAfter))
-		// The loop keeps going on the new certificate for a while.
-		atSwitch := succeeded()
+		// The loops keep going on the new certificate for a while.
+		atSwitch, loadedAtSwitch := succeeded(), loaded()
+		Eventually(loaded).WithTimeout(20 * time.Second).Should(BeNumerically(">", loadedAtSwitch+200))
+		loadFailures := stopLoad()
+		loadFor := time.Since(loadStart)
 		Eventually(succeeded).WithTimeout(20 * time.Second).Should(BeNumerically(">", atSwitch+10))
-		failures := stop()
-		// README: requests failed during a renewal under a steady loop (goal 0).
+		failures := append(stop(), loadFailures...)
+		// README: requests failed during a renewal under load (goal 0).
 		AddReportEntry("renewal", ReportEntryVisibilityAlways,
-			fmt.Sprintf("%d requests across the renewal (one every 250 ms), %d failed", succeeded()+int64(len(failures)), len(failures)))
+			fmt.Sprintf("%d requests across the renewal (one every 250 ms), %d of them from 4 clients back to back over the %.1f s around the switch (%.0f req/s); %d failed",
+				succeeded()+loaded()+int64(len(failures)), loaded(), loadFor.Seconds(), float64(loaded())/loadFor.Seconds(), len(failures)))
 		Expect(failures).To(BeEmpty(), "requests failed across the renewal")
+		Expect(loadedAtSwitch).To(BeNumerically(">", 20), "the load ran before the renewal")
 		Expect(atSwitch).To(BeNumerically(">", 20), "the loop ran before the renewal")
 
 		after := outboundPeer(home, name)
