@@ -72,9 +72,10 @@ func raw(s Store) (*sqlStore, error) {
 	return r, nil
 }
 
-// CopyTable upserts every row of a table from src into dst (a PostgreSQL store), in
-// batches of batch rows, one transaction-free statement per batch; progress gets the
-// number of rows of each batch written.
+// CopyTable copies every row of a table from src into dst (a PostgreSQL store), in
+// batches of batch rows; progress gets the number of rows of each batch written. Into
+// an empty table it bulk-loads (COPY, indexes built after, one transaction); into one
+// that has rows (a re-run) it upserts, one transaction-free statement per batch.
 func CopyTable(ctx context.Context, src, dst Store, table string, batch int, progress func(int)) (int64, error) {
 	s, err := raw(src)
 	if err != nil {
@@ -87,6 +88,9 @@ func CopyTable(ctx context.Context, src, dst Store, table string, batch int, pro
 	t, err := specOf(table)
 	if err != nil {
 		return 0, err
+	}
+	if n, loaded, err := d.bulkLoad(ctx, s, t, batch, progress); err != nil || loaded {
+		return n, err
 	}
 	var n int64
 	err = s.readRows(ctx, t, "", nil, batch, func(rows []row) error {
