@@ -37,6 +37,23 @@ func scrape(url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// The mosaic_peer_breaker_state gauge's closed and open values (telemetry.BreakerClosed, BreakerOpen).
+const breakerClosed, breakerOpen = 0.0, 2.0
+
+// breakerState is the mosaic_peer_breaker_state gauge of a peer on a gateway's
+// listen.metrics (breakerClosed, …), or -1 without that series.
+func breakerState(url, peer string) float64 {
+	GinkgoHelper()
+	for _, m := range scrape(url)["mosaic_peer_breaker_state"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "peer" && l.GetValue() == peer {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
 // span is one span a receiver got: its trace, ids, name and the site that sent it.
 type span struct {
 	trace, id, parent, name, site string

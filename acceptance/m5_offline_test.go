@@ -106,8 +106,12 @@ var _ = Describe("Answering while work is unreachable", Label("M5", "cache"), Se
 
 	It("[M5-3] opens work's breaker after five calls that each waited out the deadline; the sixth fails at once with peer_unavailable; after Restore a half-open probe closes it", func(_ SpecContext) {
 		const deadline, openFor = time.Second, 3 * time.Second
-		homeAPI, gw := ownHomeGatewaySession(mergeMaps(cacheOverrides("0s", "10m"), map[string]any{"federation": map[string]any{
-			"peer_timeout": deadline.String(), "breaker": map[string]any{"open_for": openFor.String()}}}))
+		metricsAddr := freeAddr()
+		homeAPI, gw := ownHomeGatewaySession(mergeMaps(cacheOverrides("0s", "10m"), map[string]any{
+			"listen": map[string]any{"metrics": metricsAddr},
+			"federation": map[string]any{
+				"peer_timeout": deadline.String(), "breaker": map[string]any{"open_for": openFor.String()}}}))
+		metrics := "http://" + metricsAddr
 		live := header("Cache-Control", "no-cache")
 		timed := func() (api.SourceStatus, time.Duration) {
 			GinkgoHelper()
@@ -116,6 +120,7 @@ var _ = Describe("Answering while work is unreachable", Label("M5", "cache"), Se
 			return l.Sources[0], time.Since(start)
 		}
 		Expect(peerList(homeAPI, "tasks", live).Sources[0].Status).To(Equal("ok"))
+		Expect(breakerState(metrics, "work")).To(Equal(breakerClosed), "the breaker metric says closed")
 
 		l := link("home", "work")
 		DeferCleanup(func() {
@@ -132,6 +137,7 @@ var _ = Describe("Answering while work is unreachable", Label("M5", "cache"), Se
 		Expect(src).To(And(HaveField("Status", "error"), HaveField("Error", api.CodePeerUnavailable)))
 		Expect(took).To(BeNumerically("<", 100*time.Millisecond), "an open breaker waits for nothing")
 		Eventually(gw.Err).Should(gbytes.Say(breakerChanged("work", "closed", "open")))
+		Expect(breakerState(metrics, "work")).To(Equal(breakerOpen), "the breaker metric says open")
 
 		By("Restore: the breaker stays open for open_for, then one probe closes it")
 		opened := time.Now()
@@ -143,6 +149,7 @@ var _ = Describe("Answering while work is unreachable", Label("M5", "cache"), Se
 			WithTimeout(openFor + 10*time.Second).WithPolling(250 * time.Millisecond).Should(Equal("ok"))
 		Eventually(gw.Err).Should(gbytes.Say(breakerChanged("work", "open", "half-open")))
 		Eventually(gw.Err).Should(gbytes.Say(breakerChanged("work", "half-open", "closed")))
+		Expect(breakerState(metrics, "work")).To(Equal(breakerClosed), "the breaker metric says closed again")
 		for range 3 {
 			src, _ := timed()
 			Expect(src.Status).To(Equal("ok"), "closed: every call goes through")

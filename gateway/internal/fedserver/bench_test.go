@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/mosaic-federation/mosaic/gateway/internal/audit"
 	"github.com/mosaic-federation/mosaic/gateway/internal/pgtest"
 	"github.com/mosaic-federation/mosaic/gateway/internal/store"
+	"github.com/mosaic-federation/mosaic/gateway/internal/telemetry"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -49,20 +51,7 @@ func worldCPU() time.Duration {
 func BenchmarkListAudited(b *testing.B) {
 	ctx := context.Background()
 	url := pgtest.Database(b)
-	st, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: url, RequireVector: true, MaxConns: 16})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.UpsertUser(ctx, store.User{ID: subject, Email: "s@example.test", DisplayName: "S", Role: "member", CreatedAt: time.Now()}); err != nil {
-		b.Fatal(err)
-	}
-	for i := range 200 {
-		at := time.Now().Add(-time.Duration(i) * time.Minute)
-		if err := st.PutTask(ctx, api.Task{ID: uuid.NewString(), OwnerUserID: subject, Title: "task", Status: "open", CreatedAt: at, UpdatedAt: at}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	st := openBenchStore(ctx, b, url)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		b.Fatal(err)
@@ -105,4 +94,78 @@ func BenchmarkListAudited(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkListTraced is the serving pipeline's CPU per list with
+// telemetry.otlp_endpoint unset (the tracer provider without processor or exporter,
+// as serve builds it) and set, exporting every span to an OTLP/HTTP receiver in this
+// process (which reads and discards each post: its CPU is in the figure), then
+// unset again, in one run. The audit writer is stubbed: the tracing's cost is the
+// difference.
+func BenchmarkListTraced(b *testing.B) {
+	ctx := context.Background()
+	st := openBenchStore(ctx, b, pgtest.Database(b))
+	var posts atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		posts.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer receiver.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, v := range []struct{ name, endpoint string }{{"unset", ""}, {"exporting", receiver.URL}, {"unset-again", ""}} {
+		tp, err := telemetry.NewTracerProvider("work", v.endpoint)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &Server{Site: "work", Root: &x509.Certificate{Raw: []byte("r")}, Guard: fakeGuard{caller: activeCaller()},
+			Store: st, Audit: noAudit{}, Log: log, Tracer: tp.Tracer(telemetry.Scope)}
+		h := s.Handler()
+		b.Run(v.name, func(b *testing.B) {
+			b.SetParallelism(32 / runtime.GOMAXPROCS(0))
+			before := posts.Load()
+			start, cpu := time.Now(), worldCPU()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Prefix+"/list/tasks", strings.NewReader(`{"limit": 50}`)))
+					if rec.Code != http.StatusOK {
+						b.Errorf("%d %s", rec.Code, rec.Body)
+						return
+					}
+				}
+			})
+			// Flushing is part of the cost: the spans of these lists, posted.
+			if err := tp.ForceFlush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lists/s")
+			if used := worldCPU() - cpu; used > 0 {
+				b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/list")
+			}
+			if v.endpoint != "" && posts.Load() == before {
+				b.Fatal("no span reached the receiver")
+			}
+		})
+		_ = tp.Shutdown(ctx)
+	}
+}
+
+// openBenchStore opens the database at url with a user and 200 of its tasks.
+func openBenchStore(ctx context.Context, b *testing.B, url string) store.Store {
+	st, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: url, RequireVector: true, MaxConns: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.UpsertUser(ctx, store.User{ID: subject, Email: "s@example.test", DisplayName: "S", Role: "member", CreatedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		at := time.Now().Add(-time.Duration(i) * time.Minute)
+		if err := st.PutTask(ctx, api.Task{ID: uuid.NewString(), OwnerUserID: subject, Title: "task", Status: "open", CreatedAt: at, UpdatedAt: at}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st
 }
