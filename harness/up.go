@@ -61,10 +61,12 @@ func upCmd() *cobra.Command {
 			if err := refuseRunningWorld(); err != nil {
 				return err
 			}
+			// Once, here: the supervisor of --detach gets the backend by its name.
+			f.backend = resolveBackend(f.backend)
 			gw := f.gatewayBin
 			if gw == "" {
 				var err error
-				if gw, err = buildGateway(); err != nil {
+				if gw, err = buildGateway(f.backend == "docker"); err != nil {
 					return err
 				}
 			}
@@ -130,9 +132,10 @@ func runWorld(ctx context.Context, f *upFlags, gatewayBin string, out io.Writer,
 		return err
 	}
 	w, err := world.Up(bootCtx, world.Options{
-		RunDir:     runDir,
-		Replicas:   f.replicas,
-		Links:      f.wanLatency > 0,
+		RunDir:   runDir,
+		Replicas: f.replicas,
+		// Sites' networks are apart on docker: home reaches work only through a link.
+		Links:      f.wanLatency > 0 || backend.Name() == "docker",
 		WANLatency: f.wanLatency,
 		Sites:      strings.Split(f.sites, ","),
 		Backend:    backend,
@@ -230,15 +233,23 @@ func refuseRunningWorld() error {
 	return err
 }
 
-// buildGateway compiles ./gateway into .cache/bin so the boot time counts no compile.
-func buildGateway() (string, error) {
+// buildGateway compiles ./gateway into .cache/bin so the boot time counts no compile;
+// static (CGO_ENABLED=0, as gateway-static) for the docker backend, whose containers
+// run it on a scratch image.
+func buildGateway(static bool) (string, error) {
 	root, err := world.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	out := filepath.Join(root, ".cache", "bin", "gateway")
+	if static {
+		out += "-static"
+	}
 	cmd := exec.Command("go", "build", "-o", out, "./gateway")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+	if static {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build the gateway: %w", err)
 	}
