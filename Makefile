@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance build docs clean images images-smoke compose
+.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance acceptance-docker build docs clean images images-smoke compose
 all: test
 
 deps:
@@ -66,6 +66,11 @@ acceptance: deps
 	sed 's/\x1b\[[0-9;]*m//g' $(REPORTS)/acceptance.log | sed -n -E \
 		's/.* ([0-9]+) Passed \| ([0-9]+) Failed \| [0-9]+ Pending \| ([0-9]+) Skipped.*/acceptance: \1 passed, \2 failed, \3 skipped/p'; \
 	exit $$rc
+
+## acceptance-docker: the same suite on the docker backend (images from `make images`)
+acceptance-docker: deps images
+	@mkdir -p $(REPORTS)
+	MOSAIC_BACKEND=docker $(GINKGO) $(GINKGO_FLAGS) --junit-report=acceptance-docker.xml ./acceptance 2>&1 | tee $(REPORTS)/acceptance-docker.log
 
 ## docs: regenerate docs/ADMIN-CLI.md from the command tree (a unit test fails when it is stale)
 docs:
