@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
-
 )
 
 // foreground is a `harness up` in the foreground, its stdout and stderr on one pipe
