@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance soak build docs clean images images-smoke compose
+.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance acceptance-docker soak build docs clean images images-smoke compose
 all: test
 
 deps:
@@ -78,6 +78,11 @@ soak: deps
 	@mkdir -p $(REPORTS)
 	MOSAIC_SOAK=$(SOAK) $(GINKGO) -v --focus 'M7-7' --timeout=2h \
 		--junit-report=soak.xml --output-dir=$(REPORTS) ./acceptance 2>&1 | tee $(REPORTS)/soak.log
+
+## acceptance-docker: the same suite on the docker backend (images from `make images`)
+acceptance-docker: deps images
+	@mkdir -p $(REPORTS)
+	MOSAIC_BACKEND=docker $(GINKGO) $(GINKGO_FLAGS) --junit-report=acceptance-docker.xml ./acceptance 2>&1 | tee $(REPORTS)/acceptance-docker.log
 
 ## docs: regenerate docs/ADMIN-CLI.md from the command tree (a unit test fails when it is stale)
 docs:

@@ -24,7 +24,7 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		By("refusing status and down when no world runs")
 		Expect(harness("status").ExitCode()).NotTo(Equal(0))
 
-		up := harness("up", "--detach", "--gateway-bin", the.GatewayBin, "--wan-latency", "5ms")
+		up := harness(append([]string{"up", "--detach", "--gateway-bin", the.GatewayBin, "--wan-latency", "5ms"}, backendFlag()...)...)
 		Expect(up.ExitCode()).To(Equal(0))
 		Expect(up.Out).To(gbytes.Say("world ready in"))
 		DeferCleanup(func() { harness("down") })
@@ -35,7 +35,7 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		Expect(st.Mode().Perm()).To(Equal(os.FileMode(0o600)))
 
 		By("refusing a second world while one runs")
-		Expect(harness("up", "--detach", "--gateway-bin", the.GatewayBin).ExitCode()).NotTo(Equal(0))
+		Expect(harness(append([]string{"up", "--detach", "--gateway-bin", the.GatewayBin}, backendFlag()...)...).ExitCode()).NotTo(Equal(0))
 
 		status := harness("status", "--json")
 		Expect(status.ExitCode()).To(Equal(0))
@@ -56,8 +56,13 @@ var _ = Describe("The harness command", Label("harness"), func() {
 			}
 			Expect(s.PostgresURL).To(HavePrefix("postgres://"))
 			Expect(s.ValkeyURL).To(HavePrefix("redis://"))
-			Expect(s.CAURL).To(HavePrefix("https://127.0.0.1:"))
-			Expect(s.FederationURL).To(HavePrefix("https://127.0.0.1:"))
+			// Loopback on the process backend; the containers' own addresses on docker.
+			local := "https://127.0.0.1:"
+			if onDocker() {
+				local = "https://10.242."
+			}
+			Expect(s.CAURL).To(HavePrefix(local))
+			Expect(s.FederationURL).To(HavePrefix(local))
 			Expect(call(http.MethodGet, s.APIURL+"/readyz", nil)).To(Equal(http.StatusOK), name)
 		}
 
@@ -78,13 +83,13 @@ var _ = Describe("The harness command", Label("harness"), func() {
 		b, err := os.ReadFile(statePath)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(json.Unmarshal(b, &owner)).To(Succeed())
-		Expect(process.Pids(d.RunDir)).NotTo(BeEmpty())
+		Expect(leftovers(d.RunDir)).NotTo(BeEmpty())
 
 		down := harness("down")
 		Expect(down.ExitCode()).To(Equal(0))
 		Expect(process.Alive(owner.Pid)).To(BeFalse())
 		Expect(owner.Pid).NotTo(BeZero())
-		Eventually(func() []int { return process.Pids(d.RunDir) }).
+		Eventually(func() []string { return leftovers(d.RunDir) }).
 			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
 		Expect(d.RunDir).NotTo(BeADirectory())
 		Expect(statePath).NotTo(BeAnExistingFile())

@@ -12,8 +12,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
-
-	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 // foreground is a `harness up` in the foreground, its stdout and stderr on one pipe
@@ -34,7 +32,7 @@ func startForeground(env []string) *foreground {
 	GinkgoHelper()
 	pr, pw, err := os.Pipe()
 	Expect(err).NotTo(HaveOccurred())
-	cmd := exec.Command(the.HarnessBin, "up", "--gateway-bin", the.GatewayBin)
+	cmd := exec.Command(the.HarnessBin, append([]string{"up", "--gateway-bin", the.GatewayBin}, backendFlag()...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	By("running: harness up")
@@ -58,11 +56,12 @@ func startForeground(env []string) *foreground {
 	return f
 }
 
-// nothingLeft checks a run left no process tagged with its directory, and no directory.
+// nothingLeft checks a run left no process tagged with its directory (no container or
+// network labelled with it), and no directory.
 func nothingLeft(runDir, statePath string) {
 	GinkgoHelper()
-	Eventually(func() []int { return process.Pids(runDir) }).WithTimeout(Timeouts.Teardown).
-		Should(BeEmpty(), "processes of the run left behind")
+	Eventually(func() []string { return leftovers(runDir) }).WithTimeout(Timeouts.Teardown).
+		Should(BeEmpty(), "processes or containers of the run left behind")
 	Expect(runDir).NotTo(BeADirectory(), "the run directory (its CA keys, sealing keys, databases) left behind")
 	Expect(statePath).NotTo(BeAnExistingFile())
 }

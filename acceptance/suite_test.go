@@ -16,7 +16,6 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
-	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 func TestAcceptance(t *testing.T) {
@@ -31,6 +30,7 @@ type suite struct {
 	GatewayBin string            `json:"gateway_bin"`
 	HarnessBin string            `json:"harness_bin"`
 	BinDir     string            `json:"bin_dir"` // step-ca and step
+	Backend    string            `json:"backend"` // process or docker (MOSAIC_BACKEND)
 }
 
 var (
@@ -41,17 +41,21 @@ var (
 )
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	s := suite{BinDir: world.DefaultBinDir()}
+	s := suite{BinDir: world.DefaultBinDir(), Backend: suiteBackendName()}
 	var err error
 	By("building the gateway and harness binaries")
-	s.GatewayBin, err = gexec.Build("github.com/mosaic-federation/mosaic/gateway")
+	var env []string
+	if s.Backend == backendDocker {
+		env = []string{"CGO_ENABLED=0"} // the gateway containers run it on scratch
+	}
+	s.GatewayBin, err = gexec.BuildWithEnvironment("github.com/mosaic-federation/mosaic/gateway", env)
 	Expect(err).NotTo(HaveOccurred())
 	s.HarnessBin, err = gexec.Build("github.com/mosaic-federation/mosaic/harness")
 	Expect(err).NotTo(HaveOccurred())
 
-	By("booting the two-site world")
+	By("booting the two-site world on the " + s.Backend + " backend")
 	shared, err = world.Up(ctx, world.Options{
-		Backend:    process.New(process.Config{BinDir: s.BinDir}),
+		Backend:    newBackend(s.BinDir),
 		GatewayBin: s.GatewayBin,
 		Progress:   GinkgoWriter,
 		KeepRunDir: os.Getenv("MOSAIC_KEEP_RUN_DIR") != "",
@@ -83,8 +87,8 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 	runDir := shared.RunDir
 	shared.Down()
 	gexec.CleanupBuildArtifacts()
-	Eventually(func() []int { return process.Pids(runDir) }).
-		WithTimeout(Timeouts.Teardown).Should(BeEmpty(), "processes of the run left after teardown")
+	Eventually(func() []string { return leftovers(runDir) }).
+		WithTimeout(Timeouts.Teardown).Should(BeEmpty(), "processes or containers of the run left after teardown")
 })
 
 // On a failed spec, print the tail of every service's log of the shared world.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/harness/world"
-	"github.com/mosaic-federation/mosaic/harness/world/process"
 )
 
 var _ = Describe("Tiers: the federated world", Label("M1"), func() {
@@ -64,7 +63,7 @@ var _ = Describe("Tiers: the federated world", Label("M1"), func() {
 var _ = Describe("A site's services", Label("harness"), func() {
 	It("[H-4] stop, start and restart; the gateway's readiness follows; teardown leaves no process", func(ctx SpecContext) {
 		By("booting a one-site world of its own")
-		w, err := world.Up(ctx, world.Options{Sites: []string{"solo"}, Backend: process.New(process.Config{BinDir: the.BinDir}),
+		w, err := world.Up(ctx, world.Options{Sites: []string{"solo"}, Backend: newBackend(the.BinDir),
 			GatewayBin: the.GatewayBin, Progress: GinkgoWriter})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(w.Down)
@@ -108,7 +107,7 @@ var _ = Describe("A site's services", Label("harness"), func() {
 		runDir, pgids := w.RunDir, w.ProcessGroups()
 		Expect(pgids).To(HaveLen(5)) // step-ca, postgres, valkey, two gateways
 		w.Down()
-		Eventually(func() []int { return process.Pids(runDir) }).
+		Eventually(func() []string { return leftovers(runDir) }).
 			WithTimeout(Timeouts.Teardown).Should(BeEmpty())
 		Expect(runDir).NotTo(BeADirectory())
 	}, SpecTimeout(Timeouts.Boot))

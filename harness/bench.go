@@ -52,7 +52,7 @@ func benchCmd() *cobra.Command {
 		Short: "Boot worlds of 2, 3 and 5 sites and measure boot, local vs federated lists, handshakes and fan-out (SPEC §8)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			gw, err := buildGateway()
+			gw, err := buildGateway(false)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +26,9 @@ import (
 type Toxiproxy struct {
 	Service
 	URL string // its HTTP API, http://127.0.0.1:port
+	// LinkHost is the address the links' proxies listen on, reachable from the
+	// requesting site's gateways and from this host ("" means 127.0.0.1).
+	LinkHost string
 }
 
 // ToxiproxyLog is the Toxiproxy server's log file, relative to the run directory.
@@ -209,10 +213,14 @@ func (w *World) startLinks(ctx context.Context) error {
 	}
 	w.toxiproxy = tp
 	client := toxiproxy.NewClient(tp.URL)
+	listen := "127.0.0.1:0"
+	if tp.LinkHost != "" {
+		listen = net.JoinHostPort(tp.LinkHost, "0")
+	}
 	from := w.Order[0]
 	for _, to := range w.Order[1:] {
 		name := proxyName(from, to)
-		p, err := client.CreateProxy(name, "127.0.0.1:0", placeholderUpstream)
+		p, err := client.CreateProxy(name, listen, placeholderUpstream)
 		if err != nil {
 			return fmt.Errorf("toxiproxy: create the link %s→%s: %w", from, to, err)
 		}

@@ -94,6 +94,10 @@ func (s *Site) Run() Run {
 	return Run{Dir: s.world.RunDir, GatewayBin: s.world.opts.GatewayBin, Log: s.world.opts.Log}
 }
 
+// Requesting reports whether s is the world's requesting site (Order[0]): the one
+// whose gateways reach the others, through their links when the world has links.
+func (s *Site) Requesting() bool { return len(s.world.Order) > 0 && s.world.Order[0] == s.Name }
+
 // Path is a path inside the site directory.
 func (s *Site) Path(elem ...string) string {
 	return filepath.Join(append([]string{s.Dir}, elem...)...)

@@ -228,7 +228,7 @@ func (w *World) Services() []Service {
 var stopFirst = []Kind{KindGateway}
 
 // Down stops every service — the stopFirst kinds, then everything else, in parallel
-// within each stage — and removes the run directory unless KeepRunDir. It copes with a
+// within each stage — has the backend sweep what remains of the run, and removes the run directory unless KeepRunDir. It copes with a
 // half-built world and is safe to call more than once.
 func (w *World) Down() {
 	w.downOnce.Do(func() {
@@ -244,6 +244,13 @@ func (w *World) Down() {
 		w.mu.Unlock()
 		stopAll(first)
 		stopAll(rest)
+		// What a stopped service leaves that is not a process (a backend's stopped
+		// containers, its networks) goes too; on the process backend nothing is left.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := w.backend.Sweep(ctx, w.RunDir); err != nil {
+			w.opts.Log.Warn("sweep after down", "run", w.RunDir, "err", err)
+		}
+		cancel()
 		if !w.opts.KeepRunDir {
 			_ = os.RemoveAll(w.RunDir)
 		}

@@ -1,0 +1,51 @@
+package acceptance
+
+import (
+	"context"
+	"os"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/mosaic-federation/mosaic/harness/world"
+	"github.com/mosaic-federation/mosaic/harness/world/docker"
+	"github.com/mosaic-federation/mosaic/harness/world/process"
+)
+
+// The suite runs on one backend, named by MOSAIC_BACKEND: process (the default) or
+// docker (`make acceptance-docker`). Specs ask the helpers below, never a backend's
+// package, about what a run leaves behind.
+const (
+	backendProcess = "process"
+	backendDocker  = "docker"
+)
+
+// suiteBackendName is MOSAIC_BACKEND, process when unset.
+func suiteBackendName() string {
+	if b := os.Getenv("MOSAIC_BACKEND"); b != "" {
+		return b
+	}
+	return backendProcess
+}
+
+// newBackend is a fresh backend of the suite's kind.
+func newBackend(binDir string) world.Backend {
+	if suiteBackendName() == backendDocker {
+		return docker.New(docker.Config{Images: docker.DefaultImages()})
+	}
+	return process.New(process.Config{BinDir: binDir})
+}
+
+// onDocker reports whether the suite runs on the docker backend.
+func onDocker() bool { return the.Backend == backendDocker }
+
+// backendFlag is `harness up`'s flag for the suite's backend, so a spec's own world is
+// of the same kind as the suite's.
+func backendFlag() []string { return []string{"--backend", the.Backend} }
+
+// leftovers lists what a run still has (processes, containers, networks) in the suite
+// backend's words; empty once the run is gone.
+func leftovers(runDir string) []string {
+	out, err := newBackend(the.BinDir).Leftovers(context.Background(), runDir)
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
