@@ -203,9 +203,30 @@ var insertRows = `INSERT INTO federation_audit_log (` + strings.Join(auditColumn
 // committed when it started, so the read sees every batch committed before the lock
 // was granted); the second inserts the rows and commits.
 func (l *Log) write(ctx context.Context, batch []*pending) error {
+	err := l.writeOnce(ctx, batch)
+	var open *openError
+	if errors.As(err, &open) {
+		// Nothing was sent that could commit: a pooled connection the server closed
+		// meanwhile (PostgreSQL restarted) fails here first, and a fresh one may work.
+		err = l.writeOnce(ctx, batch)
+	}
+	if errors.As(err, &open) {
+		return open.err
+	}
+	return err
+}
+
+// openError is a failure before the batch's COMMIT was sent: retrying cannot
+// write the batch twice.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return e.err.Error() }
+func (e *openError) Unwrap() error { return e.err }
+
+func (l *Log) writeOnce(ctx context.Context, batch []*pending) error {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return &openError{err}
 	}
 	// Released inside a transaction (an error below), the connection is closed by the
 	// pool, never reused: the transaction and its lock end with it.
@@ -221,7 +242,7 @@ func (l *Log) write(ctx context.Context, batch []*pending) error {
 		return nil
 	})
 	if err := conn.SendBatch(ctx, open).Close(); err != nil {
-		return err
+		return &openError{err}
 	}
 	rows, err := l.chain(batch, prev)
 	if err != nil {

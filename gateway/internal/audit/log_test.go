@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/pgtest"
@@ -146,6 +147,34 @@ func TestARefusedBatchIsAnErrorAndTheChainGoesOn(t *testing.T) {
 	}
 	if err := l.Append(ctx, row(3)); err != nil {
 		t.Fatalf("the batch after a refused one: %v", err)
+	}
+	v, err := l.Verify(ctx, nil)
+	if err != nil || !v.OK || v.Rows != 2 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+// A pooled connection the server ended (PostgreSQL restarted, an administrator's
+// pg_terminate_backend) fails before anything could commit: the batch is written on a
+// fresh connection once, not refused, and exactly once.
+func TestADeadPooledConnectionIsRetriedOnce(t *testing.T) {
+	l := replicas(t, 1)[0]
+	ctx := context.Background()
+	if err := l.Append(ctx, row(1)); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, l.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var ended int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended == 0 {
+		t.Fatalf("ended %d of the pool's connections: %v", ended, err)
+	}
+	if err := l.Append(ctx, row(2)); err != nil {
+		t.Fatalf("the write after its connection was ended: %v", err)
 	}
 	v, err := l.Verify(ctx, nil)
 	if err != nil || !v.OK || v.Rows != 2 {
