@@ -47,50 +47,88 @@ func benchCmd() *cobra.Command {
 	var n int
 	var asJSON bool
 	var wan time.Duration
+	var compareTo, resultsFrom string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Boot worlds of 2, 3 and 5 sites and measure boot, local vs federated lists, handshakes and fan-out (SPEC §8)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			gw, err := buildGateway(false)
-			if err != nil {
-				return err
-			}
-			if wan < 0 || wan > time.Second {
-				return fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1s", wan)
+			var old []result
+			if compareTo != "" {
+				var err error
+				if old, err = readResults(compareTo); err != nil {
+					return err
+				}
 			}
 			var results []result
-			if wan > 0 {
-				results, err = benchWAN(cmd.Context(), gw, n, wan)
+			var err error
+			if resultsFrom != "" {
+				if compareTo == "" {
+					return fmt.Errorf("--results %s needs --compare OLD.json: it compares two runs without booting a world", resultsFrom)
+				}
+				results, err = readResults(resultsFrom)
 			} else {
-				results, err = bench(cmd.Context(), gw, n)
+				results, err = runBench(cmd.Context(), n, wan)
 			}
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(results)
-			}
-			host, _ := os.Hostname()
-			fmt.Printf("\nharness bench — %d requests per latency line, %s, %d CPUs (%s)\n\n", n, time.Now().UTC().Format(time.RFC3339), numCPU(), host)
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "WHAT\tP50 ms\tP99 ms\tREQ/S\tCPU ms/REQ\tNOTE")
-			for _, r := range results {
-				tp := ""
-				if r.Throughput > 0 {
-					tp = fmt.Sprintf("%.0f", r.Throughput)
+			if compareTo != "" {
+				cs := compare(old, results)
+				if asJSON {
+					return writeJSON(os.Stdout, cs)
 				}
-				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.3f\t%s\n", r.Name, r.P50ms, r.P99ms, tp, r.CPUms, r.Note)
+				return printComparison(os.Stdout, cs)
 			}
-			return tw.Flush()
+			if asJSON {
+				return writeJSON(os.Stdout, results)
+			}
+			return printResults(os.Stdout, n, results)
 		},
 	}
 	cmd.Flags().IntVar(&n, "requests", 500, "requests per latency measurement")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&wan, "wan-latency", 0, "instead: measure through Toxiproxy links with this latency each way (SPEC §8's WAN lines)")
+	cmd.Flags().StringVar(&compareTo, "compare", "", "print each line's ratio new ÷ old against an earlier `bench --json` output")
+	cmd.Flags().StringVar(&resultsFrom, "results", "", "with --compare: take the new lines from this `bench --json` output instead of running")
 	return cmd
+}
+
+// runBench builds the gateway and measures either the loopback worlds or, with a WAN
+// latency, the worlds whose links go through Toxiproxy.
+func runBench(ctx context.Context, n int, wan time.Duration) ([]result, error) {
+	if wan < 0 || wan > time.Second {
+		return nil, fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1s", wan)
+	}
+	gw, err := buildGateway(false)
+	if err != nil {
+		return nil, err
+	}
+	if wan > 0 {
+		return benchWAN(ctx, gw, n, wan)
+	}
+	return bench(ctx, gw, n)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printResults(w io.Writer, n int, results []result) error {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "\nharness bench — %d requests per latency line, %s, %d CPUs (%s)\n\n", n, time.Now().UTC().Format(time.RFC3339), numCPU(), host)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHAT\tP50 ms\tP99 ms\tREQ/S\tCPU ms/REQ\tNOTE")
+	for _, r := range results {
+		tp := ""
+		if r.Throughput > 0 {
+			tp = fmt.Sprintf("%.0f", r.Throughput)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%.3f\t%s\n", r.Name, r.P50ms, r.P99ms, tp, r.CPUms, r.Note)
+	}
+	return tw.Flush()
 }
 
 func bench(ctx context.Context, gatewayBin string, n int) ([]result, error) {

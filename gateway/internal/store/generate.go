@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -77,10 +78,10 @@ func (s *sqlStore) strings(ctx context.Context, q string, fn func(...string), n 
 	return rows.Err()
 }
 
-// Generate adds the rows: on PostgreSQL tasks and notes are made by the server
-// (INSERT … SELECT over generate_series, one statement per batch); memories, whose
-// embeddings are computed here, and everything on SQLite go through one prepared
-// statement in one transaction per table.
+// Generate adds the rows: tasks and notes are made by the database engine itself
+// (INSERT … SELECT over generate_series on PostgreSQL, over a recursive CTE on SQLite,
+// one statement per batch), so no row crosses the driver; memories, whose embeddings
+// are computed here, go through one prepared statement in one transaction.
 func (s *sqlStore) Generate(ctx context.Context, o GenerateOptions) error {
 	if o.Tasks < 0 || o.Notes < 0 || o.Memories < 0 {
 		return invalid("counts must not be negative")
@@ -102,10 +103,13 @@ func (s *sqlStore) Generate(ctx context.Context, o GenerateOptions) error {
 		if t.n == 0 {
 			continue
 		}
-		if s.d.engine == "postgres" && t.table != "memories" {
-			err = s.generateServer(ctx, t.table, t.n, o)
-		} else {
+		switch {
+		case t.table == "memories":
 			err = s.generateClient(ctx, own, t.table, t.n, o)
+		case s.d.engine == "postgres":
+			err = s.generateServer(ctx, t.table, t.n, o)
+		default:
+			err = s.generateSQLite(ctx, own, t.table, t.n, o)
 		}
 		if err != nil {
 			return fmt.Errorf("generate %s: %w", t.table, err)
@@ -150,6 +154,71 @@ func (s *sqlStore) generateServer(ctx context.Context, table string, n int, o Ge
 		o.Progress(table, to, n)
 	}
 	return nil
+}
+
+// sqliteGenerate makes rows ?1..?2 of a table on SQLite, the same mix as pgGenerate:
+// random() & max-int64 is a non-negative draw (abs() of the smallest integer fails),
+// times are microseconds before ?3 written in the store's text format, ids are random
+// version-4 UUIDs in canonical lowercase. ?4 is the users as a JSON array, ?5 the
+// number of (team, member) pairs, ?6 and ?7 their members and teams. The draws are
+// MATERIALIZED: SQLite would otherwise inline a CTE's random() into every place that
+// names it, and a row's created and updated times, owner and team would come from
+// different draws.
+const sqliteGenerate = `WITH RECURSIVE g(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM g WHERE i < ?2),
+	r AS MATERIALIZED (SELECT i, lower(hex(randomblob(16))) AS h,
+		random() & 9223372036854775807 AS a, random() & 9223372036854775807 AS b,
+		random() & 9223372036854775807 AS c, random() & 9223372036854775807 AS d,
+		i %% 3 = 0 OR ?5 = 0 AS personal FROM g),
+	t AS (SELECT i, h, b, d, personal, ?3 - a %% 31536000000000 AS cr, a %% 31536000000000 AS age,
+		CASE WHEN personal THEN json_extract(?4, '$[' || (c %% json_array_length(?4)) || ']')
+			ELSE json_extract(?6, '$[' || (c %% ?5) || ']') END AS owner,
+		CASE WHEN personal THEN NULL ELSE json_extract(?7, '$[' || (c %% ?5) || ']') END AS team FROM r),
+	u AS (SELECT i, d, owner, team, cr, cr + b %% (age + 1) AS up,
+		substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-' ||
+		substr('89ab', 1 + b %% 4, 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12) AS id FROM t)
+INSERT INTO %s
+SELECT id, owner, team, %s,
+	strftime('%%Y-%%m-%%dT%%H:%%M:%%S', cr / 1000000, 'unixepoch') || printf('.%%06dZ', cr %% 1000000),
+	strftime('%%Y-%%m-%%dT%%H:%%M:%%S', up / 1000000, 'unixepoch') || printf('.%%06dZ', up %% 1000000)
+FROM u`
+
+func (s *sqlStore) generateSQLite(ctx context.Context, own owners, table string, n int, o GenerateOptions) error {
+	cols := "(id, owner_user_id, team_id, title, status, created_at, updated_at)"
+	vals := `'generated task ' || i, CASE d % 3 WHEN 0 THEN 'open' WHEN 1 THEN 'in_progress' ELSE 'done' END`
+	if table == "notes" {
+		cols = "(id, owner_user_id, team_id, title, body, created_at, updated_at)"
+		vals = `'generated note ' || i, 'body of generated note ' || i`
+	}
+	q := fmt.Sprintf(sqliteGenerate, table+" "+cols, vals)
+	users, _ := json.Marshal(own.users)
+	members, _ := json.Marshal(own.members)
+	teams, _ := json.Marshal(own.teams)
+	// A million random-UUID rows touch every page of the table's indexes; with
+	// SQLite's default 2 MB page cache each batch rereads and rewrites them. One
+	// connection gets a 256 MiB cache for the load and its default back after.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`) //nolint:errcheck // the default; a failure only leaves a bigger cache
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	now := o.Now.UTC().Truncate(time.Microsecond).UnixMicro()
+	for from := 1; from <= n; from += generateBatch {
+		to := min(from+generateBatch-1, n)
+		if _, err := tx.ExecContext(ctx, q, from, to, now, string(users), len(own.teams), string(members), string(teams)); err != nil {
+			return err
+		}
+		o.Progress(table, to, n)
+	}
+	return tx.Commit()
 }
 
 var generateInsert = map[string]string{

@@ -48,6 +48,9 @@ func TestGenerate(t *testing.T) {
 					must(t, err)
 					for _, it := range page.Items {
 						tk := it.(api.Task)
+						if u, err := uuid.Parse(tk.ID); err != nil || u.String() != tk.ID || u.Version() != 4 {
+							t.Errorf("task id %q is not a canonical version-4 UUID", tk.ID)
+						}
 						switch {
 						case tk.TeamID == nil && tk.OwnerUserID == v:
 							counts["personal"]++
