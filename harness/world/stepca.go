@@ -72,17 +72,6 @@ func CertPool(pemPath string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "\t")
 	if err != nil {
