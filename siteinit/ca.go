@@ -221,7 +221,7 @@ func writeCAPair(o CAOptions, p func(string) string) ([]byte, error) {
 		path string
 		der  []byte
 	}{{p(RootFile), rootDER}, {p(IntermediateFile), intDER}} {
-		if err := writeFile(f.path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.der}), 0o644); err != nil {
+		if err := WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.der}), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -233,7 +233,7 @@ func writeCAPair(o CAOptions, p func(string) string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encrypt %s: %w", k.path, err)
 		}
-		if err := writeFile(k.path, pem.EncodeToMemory(block), 0o600); err != nil {
+		if err := WriteFile(k.path, pem.EncodeToMemory(block), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -268,7 +268,7 @@ func writeTemplates(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		if err := WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}

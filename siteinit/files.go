@@ -49,9 +49,9 @@ func random(n int) []byte {
 	return b
 }
 
-// writeFile replaces path atomically (a temporary file renamed over it), so a reader
+// WriteFile replaces path atomically (a temporary file renamed over it), so a reader
 // or a cut-short run never sees half a file.
-func writeFile(path string, b []byte, mode os.FileMode) error {
+func WriteFile(path string, b []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -87,5 +87,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(path, append(b, '\n'), 0o600)
+	return WriteFile(path, append(b, '\n'), 0o600)
 }

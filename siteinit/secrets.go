@@ -102,13 +102,9 @@ func InitSecrets(o SecretsOptions) (SecretsResult, error) {
 
 // urlWithPassword is u with the password of passwordFile (its first line).
 func urlWithPassword(u *url.URL, passwordFile string) ([]byte, error) {
-	b, err := os.ReadFile(passwordFile)
+	pass, err := ReadPassword(passwordFile)
 	if err != nil {
 		return nil, fmt.Errorf("database password: %w", err)
-	}
-	pass, _, _ := bytes.Cut(b, []byte("\n"))
-	if len(pass) == 0 {
-		return nil, fmt.Errorf("database password file %s is empty", passwordFile)
 	}
 	withPass := *u
 	withPass.User = url.UserPassword(u.User.Username(), string(pass))

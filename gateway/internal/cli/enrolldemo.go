@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaic-federation/mosaic/gateway/internal/admin"
+	"github.com/mosaic-federation/mosaic/siteinit"
 )
 
 // enroll-demo is the demo's enrollment as two one-shots (docker-compose): the serving
@@ -49,7 +50,7 @@ func offerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if url != "" {
-				if err := writePrivate(urlFile, url+"\n"); err != nil {
+				if err := siteinit.WriteFile(urlFile, []byte(url+"\n"), 0o600); err != nil {
 					return fmt.Errorf("--url-file: %w", err)
 				}
 			}
@@ -107,13 +108,4 @@ func acceptCmd(g *globals) *cobra.Command {
 		must(c.MarkFlagRequired(f))
 	}
 	return c
-}
-
-// writePrivate replaces path with content, mode 0600, through a temporary file.
-func writePrivate(path, content string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

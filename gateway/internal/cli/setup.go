@@ -183,11 +183,7 @@ func copyRoot(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	return siteinit.WriteFile(dst, b, 0o644)
 }
 
 // mounted fails unless dir exists: a one-shot writes into a volume, and a missing
