@@ -13,7 +13,7 @@ GINKGO_FLAGS ?= -r -p --randomize-all --fail-on-pending --fail-on-empty --keep-g
 
 export MOSAIC_BIN_DIR := $(BIN)
 
-.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance acceptance-docker soak build docs clean images images-smoke compose
+.PHONY: all deps up test lint unit fuzz fuzz-quick acceptance acceptance-docker soak build docs clean images images-smoke compose compose-check
 all: test
 
 deps:
@@ -111,6 +111,12 @@ compose:
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$$v" \
 			-o $(COMPOSE) github.com/docker/compose/v2/cmd && echo "$$want" >$(BIN)/.compose.stamp; \
 	fi
+
+## compose-check: the compose world end to end with the local images (deploy/compose/check.sh):
+## up --wait timed, home lists work's rows via source=federated:work, a second up keeps
+## every volume's state, down -v leaves nothing
+compose-check: images compose
+	@bash deploy/compose/check.sh
 
 clean:
 	rm -rf $(REPORTS) $(BIN)/gateway

@@ -230,7 +230,8 @@ func TestComposeDependsOn(t *testing.T) {
 	}
 	want["work-link-proxy"] = map[string]string{"work-gateway": healthy}
 	want["work-enroll-offer"] = map[string]string{"work-gateway": healthy}
-	want["home-enroll-accept"] = map[string]string{"home-gateway": healthy, "work-link-proxy": healthy, "work-enroll-offer": done}
+	want["home-enroll-accept"] = map[string]string{"home-seed": done, "home-ca-init": done, "work-link-proxy": healthy, "work-enroll-offer": done}
+	want["home-gateway"]["home-enroll-accept"] = done
 	for name, s := range p.Services {
 		got := map[string]string{}
 		for dep, d := range s.DependsOn {
@@ -579,6 +580,26 @@ func TestComposeBindMountsExist(t *testing.T) {
 			if !v.ReadOnly {
 				t.Errorf("%s mounts %s read-write", name, v.Source)
 			}
+		}
+	}
+}
+
+// `compose up --wait` waits for a one-shot only when a service depends on it with
+// service_completed_successfully; a one-shot nothing depends on fails --wait once it
+// has exited, even with 0 (compose's start.go, getDependencyCondition).
+func TestComposeEveryOneShotIsWaitedFor(t *testing.T) {
+	p := load(t, nil)
+	waited := map[string]bool{}
+	for _, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				waited[dep] = true
+			}
+		}
+	}
+	for name := range p.Services {
+		if isOneShot(name) && !waited[name] {
+			t.Errorf("one-shot %s: no service waits for it to complete, so `up --wait` fails once it exits", name)
 		}
 	}
 }

@@ -1,9 +1,9 @@
 package world
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"os"
+
+	"github.com/mosaic-federation/mosaic/siteinit"
 )
 
 // Files of a site directory that the standard gateway config names, relative to the
@@ -79,25 +79,8 @@ func WriteConfig(path string, cfg map[string]any) error { return writeJSON(path,
 // ensureKey writes a fresh key (a sealing or an audit key) unless the site has one.
 // O_EXCL: two gateways of a site starting together must not both write a key.
 func ensureKey(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		_, err = f.WriteString(randomKeyLine())
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil && !os.IsExist(err) {
-		return err
-	}
-	return nil
-}
-
-func randomKeyLine() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return base64.StdEncoding.EncodeToString(b) + "\n"
+	_, err := siteinit.CreateFile(path, siteinit.NewKeyLine(), 0o600)
+	return err
 }
 
 func writeSecret(path, content string) error {

@@ -52,70 +52,6 @@ func TestMergeIsDeep(t *testing.T) {
 	}
 }
 
-func TestConfigureCA(t *testing.T) {
-	dir := t.TempDir()
-	caJSON := filepath.Join(dir, "ca.json")
-	write := func(p, s string) {
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(caJSON, `{"address":"127.0.0.1:9000","authority":{"provisioners":[{"type":"JWK","name":"federation","key":{},"encryptedKey":"e"}]}}`)
-	for _, name := range ExtraProvisioners() {
-		write(filepath.Join(dir, name+".pub.json"), `{"kty":"EC","kid":"k"}`)
-		write(filepath.Join(dir, name+".key.json"), `{"protected":"p","encrypted_key":"k","iv":"i","ciphertext":"c","tag":"t"}`)
-	}
-	if err := ConfigureCA(caJSON, filepath.Join(dir, "templates"), dir); err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		Authority struct {
-			Provisioners []struct {
-				Name         string
-				EncryptedKey string
-				Claims       map[string]any
-				Options      struct{ X509 struct{ TemplateFile string } }
-			}
-		}
-		CRL struct {
-			Enabled, GenerateOnRevoke bool
-		}
-	}
-	b, _ := os.ReadFile(caJSON)
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	p := cfg.Authority.Provisioners
-	if len(p) != 3 || p[0].Name != FederationProvisioner {
-		t.Fatalf("provisioners: %+v", p)
-	}
-	if p[1].EncryptedKey != "p.k.i.c.t" || p[0].Claims["defaultTLSCertDuration"] != "720h" {
-		t.Errorf("listener key %q, claims %v", p[1].EncryptedKey, p[0].Claims)
-	}
-	// step-ca's own /renew would copy our OIDs without the grant check (SPEC §6d).
-	if p[0].Claims["minTLSCertDuration"] != "1m" {
-		t.Errorf("the federation provisioner must allow certificates of minutes: %v", p[0].Claims)
-	}
-	if p[0].Claims["disableRenewal"] != true {
-		t.Errorf("renewal at step-ca is not disabled for the federation provisioner: %v", p[0].Claims)
-	}
-	if !cfg.CRL.Enabled || !cfg.CRL.GenerateOnRevoke {
-		t.Errorf("the CRL is not enabled and regenerated on revocation: %+v", cfg.CRL)
-	}
-	tpl, err := os.ReadFile(p[0].Options.X509.TemplateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, must := range []string{".Token.grant_id", ".Token.subject_user_id", "1.3.6.1.4.1.99999.1", "1.3.6.1.4.1.99999.2", "clientAuth", "fail", "regexMatch"} {
-		if !strings.Contains(string(tpl), must) {
-			t.Errorf("federation template lacks %q", must)
-		}
-	}
-	if strings.Contains(string(tpl), ".Insecure") {
-		t.Error("federation template reads unsigned .Insecure data")
-	}
-}
-
 func TestSiteNames(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -124,41 +60,6 @@ func TestSiteNames(t *testing.T) {
 		if got := validSiteName(tc.name); got != tc.ok {
 			t.Errorf("validSiteName(%q) = %v", tc.name, got)
 		}
-	}
-}
-
-func TestSetCAAddress(t *testing.T) {
-	stepPath := t.TempDir()
-	cfgDir := filepath.Join(stepPath, "config")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"ca.json": `{"address":"127.0.0.1:9000","root":"r","crl":{"enabled":true}}`, "defaults.json": `{"ca-url":"https://127.0.0.1:9000","fingerprint":"f"}`} {
-		if err := os.WriteFile(filepath.Join(cfgDir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	url, err := SetCAAddress(stepPath, "127.0.0.1:4242")
-	if err != nil || url != "https://127.0.0.1:4242" {
-		t.Fatalf("url %q, err %v", url, err)
-	}
-	var ca map[string]any
-	var defaults map[string]string
-	if err := readJSON(filepath.Join(cfgDir, "ca.json"), &ca); err != nil {
-		t.Fatal(err)
-	}
-	if err := readJSON(filepath.Join(cfgDir, "defaults.json"), &defaults); err != nil {
-		t.Fatal(err)
-	}
-	// step-ca's default distribution point would omit the port.
-	if crl, _ := ca["crl"].(map[string]any); crl["idpURL"] != "https://127.0.0.1:4242/1.0/crl" {
-		t.Errorf("the CRL's distribution point: %v", ca["crl"])
-	}
-	if ca["address"] != "127.0.0.1:4242" || ca["root"] != "r" {
-		t.Errorf("ca.json %v", ca)
-	}
-	if defaults["ca-url"] != url || defaults["fingerprint"] != "f" {
-		t.Errorf("defaults.json %v", defaults)
 	}
 }
 

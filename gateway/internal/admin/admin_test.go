@@ -89,7 +89,18 @@ func (f *fakeFed) Grant(_ context.Context, id string) (fedstore.Grant, error) {
 	return fedstore.Grant{}, fedstore.ErrNotFound
 }
 
-func (f *fakeFed) Grants(context.Context) ([]fedstore.Grant, error) { return nil, nil }
+func (f *fakeFed) Grants(context.Context) ([]fedstore.Grant, error) {
+	var out []fedstore.Grant
+	for _, g := range f.grants {
+		for _, p := range f.inbound {
+			if p.ID == g.PeerID {
+				g.Peer = p.Name
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
 
 func (f *fakeFed) RevokeGrant(_ context.Context, id, _ string) (fedstore.Grant, error) {
 	g, ok := f.grants[id]

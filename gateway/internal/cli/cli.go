@@ -62,7 +62,8 @@ func New(serve ServeFunc, log *slog.Logger) *cobra.Command {
 	}
 	// Persistent, so --config works before or after the subcommand.
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "path of gateway.json (default $GATEWAY_CONFIG; none: the local tier)")
-	root.AddCommand(serveCmd(g, serve), seedCmd(g), doctorCmd(g), storageCmd(g), federationCmd(g))
+	root.AddCommand(serveCmd(g, serve), seedCmd(g), doctorCmd(g), storageCmd(g), federationCmd(g),
+		secretsCmd(), caCmd(), probeCmd())
 	return root
 }
 

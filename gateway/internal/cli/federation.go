@@ -86,7 +86,7 @@ func federationCmd(g *globals) *cobra.Command {
 	grant.AddCommand(grantCreateCmd(g), grantListCmd(g), grantShowCmd(g), grantRevokeCmd(g))
 	token.AddCommand(tokenCreateCmd(g))
 	auditCmd.AddCommand(auditListCmd(g), auditHeadCmd(g), auditVerifyCmd(g))
-	c.AddCommand(peer, grant, token, auditCmd)
+	c.AddCommand(peer, grant, token, auditCmd, enrollDemoCmd(g))
 	return c
 }
 

@@ -5,14 +5,10 @@ import (
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
@@ -25,87 +21,29 @@ func (b *Backend) siteNet(ctx context.Context, s *world.Site) (*run, *subnet, er
 	return r, n, err
 }
 
-// StartCA initialises a standalone CA with the image's `step` (one-shot containers on
-// the site directory, at its own path), lets world.ConfigureCA install the OID
-// template and the extra provisioners, and runs the image's step-ca on the files.
+// StartCA writes the site's CA with siteinit (world.Site.InitCA) at its container's
+// address on the site's network and runs the image's step-ca on the files (the site
+// directory mounted at its own path).
 func (b *Backend) StartCA(ctx context.Context, s *world.Site) (*world.CA, error) {
 	_, n, err := b.siteNet(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	stepPath := s.Path(world.CADir)
-	ca := &world.CA{
-		StepPath:                stepPath,
-		ConfigPath:              filepath.Join(stepPath, "config", "ca.json"),
-		RootPath:                s.Path(world.CARootFile),
-		ProvisionerPasswordFile: s.Path(world.ProvisionerPasswordFile),
-	}
-	caPass := s.Path(world.SecretsDir, "ca.pass")
-	for _, f := range []string{caPass, ca.ProvisionerPasswordFile} {
-		if err := os.WriteFile(f, []byte(randomHex(24)+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	ip := n.addr(hostCA).String()
-	address := net.JoinHostPort(ip, portCA)
-	step := func(name string, args ...string) spec {
-		return spec{name: s.Name + "/" + name, runDir: s.Run().Dir, site: s.Name, service: name, image: b.cfg.Images.StepCA,
-			cmd: args, user: user(), binds: []string{s.Dir}, nets: []*subnet{n}, host: 0,
-			env: map[string]string{"STEPPATH": stepPath, "HOME": "/tmp"}, logPath: s.LogPath(name)}
-	}
-	// The CA and the extra provisioners' keys are independent: make them in parallel.
-	specs := []spec{withEntrypointStep(step("step-ca-init", stepCAInitArgs(s.Name, ip, address, caPass, ca.ProvisionerPasswordFile)...))}
-	for _, name := range world.ExtraProvisioners() {
-		specs = append(specs, withEntrypointStep(step("step-ca-init-"+name, jwkCreateArgs(s.Path(world.SecretsDir, name+".pub.json"),
-			s.Path(world.SecretsDir, name+".key.json"), ca.ProvisionerPasswordFile)...)))
-	}
-	errs := make([]error, len(specs))
-	var wg sync.WaitGroup
-	for i, sp := range specs {
-		wg.Go(func() { errs[i] = b.oneShot(ctx, sp) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if err := world.ConfigureCA(ca.ConfigPath, filepath.Join(stepPath, "templates"), s.Path(world.SecretsDir)); err != nil {
-		return nil, fmt.Errorf("configure %s: %w", ca.ConfigPath, err)
-	}
-	if ca.URL, err = world.SetCAAddress(stepPath, address); err != nil {
-		return nil, err
-	}
-	if ca.Fingerprint, err = world.Fingerprint(ca.RootPath); err != nil {
+	address := net.JoinHostPort(n.addr(hostCA).String(), portCA)
+	ca, caPass, err := s.InitCA(address)
+	if err != nil {
 		return nil, err
 	}
 	roots, err := world.CertPool(ca.RootPath)
 	if err != nil {
 		return nil, err
 	}
-	sp := step("step-ca", ca.ConfigPath, "--password-file", caPass)
-	sp.host, sp.ports = hostCA, []string{portCA + "/tcp"}
+	sp := spec{name: s.Name + "/step-ca", runDir: s.Run().Dir, site: s.Name, service: "step-ca", image: b.cfg.Images.StepCA,
+		cmd: []string{ca.ConfigPath, "--password-file", caPass}, user: user(), binds: []string{s.Dir}, nets: []*subnet{n},
+		env: map[string]string{"STEPPATH": ca.StepPath, "HOME": "/tmp"}, logPath: s.LogPath("step-ca"),
+		host: hostCA, ports: []string{portCA + "/tcp"}}
 	sp.ready = func(ctx context.Context) error { return world.CheckHealth(ctx, ca.URL+"/health", roots) }
 	return startService(ctx, b, sp, ca, func(svc world.Service) { ca.Service = svc })
-}
-
-// withEntrypointStep runs `step` rather than the image's step-ca.
-func withEntrypointStep(sp spec) spec {
-	sp.entrypoint = []string{"/usr/local/bin/step"}
-	return sp
-}
-
-// stepCAInitArgs builds `step ca init` for a standalone CA that asks nothing, at its
-// container's address.
-func stepCAInitArgs(site, ip, address, caPass, provPass string) []string {
-	return []string{"ca", "init", "--deployment-type", "standalone",
-		"--name", "Mosaic " + site + " CA", "--dns", ip, "--address", address,
-		"--provisioner", world.FederationProvisioner,
-		"--password-file", caPass, "--provisioner-password-file", provPass}
-}
-
-// jwkCreateArgs builds `step crypto jwk create` for a provisioner's key pair.
-func jwkCreateArgs(pubPath, keyPath, passFile string) []string {
-	return []string{"crypto", "jwk", "create", pubPath, keyPath,
-		"--kty", "EC", "--crv", "P-256", "--use", "sig", "--password-file", passFile, "--force"}
 }
 
 // StartPostgres runs the PostgreSQL image (the official image's environment contract)

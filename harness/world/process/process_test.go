@@ -45,22 +45,8 @@ func TestArgvBuilders(t *testing.T) {
 			t.Errorf("valkey %s = %q, want %q (argv %v)", k, vk[k], v, vk)
 		}
 	}
-	ca := stepCAInitArgs("work", "/s/ca.pass", "/s/prov.pass")
-	for _, flag := range []string{"--deployment-type", "--password-file", "--provisioner-password-file", "--provisioner"} {
-		if !slices.Contains(ca, flag) {
-			t.Errorf("step ca init argv %v lacks %s", ca, flag)
-		}
-	}
-	if p := pairs(ca[2:]); p["--provisioner"] != world.FederationProvisioner || p["--password-file"] != "/s/ca.pass" {
-		t.Errorf("step ca init argv %v", ca)
-	}
 	if tp := pairs(toxiproxyArgs(8474)); tp["-host"] != "127.0.0.1" || tp["-port"] != "8474" {
 		t.Errorf("toxiproxy argv %v: its API on loopback only", tp)
-	}
-	jwk := jwkCreateArgs("/s/k.pub.json", "/s/k.key.json", "/s/prov.pass")
-	if !slices.Equal(jwk[:5], []string{"crypto", "jwk", "create", "/s/k.pub.json", "/s/k.key.json"}) ||
-		pairs(jwk[5:])["--password-file"] != "/s/prov.pass" {
-		t.Errorf("jwk create argv %v", jwk)
 	}
 }
 

@@ -1,0 +1,258 @@
+package siteinit
+
+import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"go.step.sm/crypto/pemutil"
+)
+
+func testOptions(t *testing.T) CAOptions {
+	return CAOptions{StepPath: filepath.Join(t.TempDir(), "step"), Name: "Mosaic work CA", DNSNames: []string{"work-ca", "localhost"},
+		Address: ":9000", CAPassword: []byte("ca-pass"), ProvisionerPassword: []byte("prov-pass")}
+}
+
+type caJSON struct {
+	Root, Crt, Key, Address string
+	DNSNames                []string
+	DB                      struct{ Type, DataSource string }
+	Authority               struct {
+		Provisioners []struct {
+			Type, Name   string
+			Key          jose.JSONWebKey
+			EncryptedKey string
+			Claims       map[string]any
+			Options      struct{ X509 struct{ TemplateFile string } }
+		}
+	}
+	CRL struct {
+		Enabled, GenerateOnRevoke bool
+		IDPURL                    string `json:"idpURL"`
+	}
+}
+
+func readCA(t *testing.T, path string) caJSON {
+	t.Helper()
+	var cfg caJSON
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestInitCAWritesAStepCAWithOurProvisioners(t *testing.T) {
+	o := testOptions(t)
+	res, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.URL != "https://work-ca:9000" || len(res.Fingerprint) != 64 {
+		t.Fatalf("result %+v", res)
+	}
+	if strings.Join(res.Provisioners, ",") != "federation,gateway" {
+		t.Errorf("provisioners %v: want federation and gateway (no test provisioner unless asked)", res.Provisioners)
+	}
+	cfg := readCA(t, res.Config)
+	if cfg.Address != ":9000" || cfg.DB.Type != "badgerv2" || cfg.Key != filepath.Join(o.StepPath, IntermediateKeyFile) {
+		t.Errorf("ca.json %+v", cfg)
+	}
+	if !cfg.CRL.Enabled || !cfg.CRL.GenerateOnRevoke || cfg.CRL.IDPURL != "https://work-ca:9000/1.0/crl" {
+		t.Errorf("the CRL is not enabled, regenerated on revocation, with its port: %+v", cfg.CRL)
+	}
+	fed := cfg.Authority.Provisioners[0]
+	// step-ca's own /renew would copy our OIDs without the grant check (SPEC §6d).
+	if fed.Claims["disableRenewal"] != true || fed.Claims["minTLSCertDuration"] != "1m" || fed.Claims["defaultTLSCertDuration"] != "720h" {
+		t.Errorf("federation claims %v", fed.Claims)
+	}
+	tpl, err := os.ReadFile(fed.Options.X509.TemplateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, must := range []string{".Token.grant_id", ".Token.subject_user_id", "1.3.6.1.4.1.99999.1", "1.3.6.1.4.1.99999.2", "clientAuth", "fail", "regexMatch"} {
+		if !strings.Contains(string(tpl), must) {
+			t.Errorf("federation template lacks %q", must)
+		}
+	}
+	if strings.Contains(string(tpl), ".Insecure") {
+		t.Error("federation template reads unsigned .Insecure data")
+	}
+	for _, p := range cfg.Authority.Provisioners {
+		checkProvisionerKey(t, p.Name, p.Key, p.EncryptedKey, o.ProvisionerPassword)
+	}
+	checkChain(t, o)
+}
+
+// checkProvisionerKey decrypts the key as the gateway's caclient does and checks it is
+// the private half of the public JWK, named by its thumbprint.
+func checkProvisionerKey(t *testing.T, name string, pub jose.JSONWebKey, encrypted string, password []byte) {
+	t.Helper()
+	jwe, err := jose.ParseEncryptedCompact(encrypted, []jose.KeyAlgorithm{jose.PBES2_HS256_A128KW}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if _, err := jwe.Decrypt([]byte("wrong")); err == nil {
+		t.Fatalf("%s: the key opens with a wrong password", name)
+	}
+	plain, err := jwe.Decrypt(password)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var priv jose.JSONWebKey
+	if err := json.Unmarshal(plain, &priv); err != nil {
+		t.Fatal(err)
+	}
+	key, ok := priv.Key.(*ecdsa.PrivateKey)
+	if !ok || !key.PublicKey.Equal(pub.Key) || priv.KeyID != pub.KeyID || pub.KeyID == "" || pub.Algorithm != "ES256" {
+		t.Errorf("%s: private key does not match the public JWK %+v", name, pub)
+	}
+}
+
+// checkChain: the intermediate verifies under the root and its key opens with the CA
+// password, as step-ca opens it.
+func checkChain(t *testing.T, o CAOptions) {
+	t.Helper()
+	cert := func(rel string) *x509.Certificate {
+		b, _ := os.ReadFile(filepath.Join(o.StepPath, rel))
+		block, _ := pem.Decode(b)
+		if block == nil {
+			t.Fatalf("%s: no PEM", rel)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	root, inter := cert(RootFile), cert(IntermediateFile)
+	if err := inter.CheckSignatureFrom(root); err != nil || !inter.IsCA || inter.MaxPathLen != 0 || !inter.MaxPathLenZero {
+		t.Errorf("intermediate: %v (CA %v, path len %d)", err, inter.IsCA, inter.MaxPathLen)
+	}
+	if _, err := pemutil.Read(filepath.Join(o.StepPath, IntermediateKeyFile), pemutil.WithPassword([]byte("wrong"))); err == nil {
+		t.Error("the intermediate's key opens with a wrong password")
+	}
+	k, err := pemutil.Read(filepath.Join(o.StepPath, IntermediateKeyFile), pemutil.WithPassword(o.CAPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.(*ecdsa.PrivateKey).PublicKey.Equal(inter.PublicKey) {
+		t.Error("the intermediate's key is not its certificate's")
+	}
+}
+
+func TestInitCAKeepsAnExistingCA(t *testing.T) {
+	o := testOptions(t)
+	first, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(first.Config)
+	o.WithTestProvisioner = true // a different wish changes nothing either
+	again, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(again.Config)
+	if again.Created || again.Fingerprint != first.Fingerprint || string(before) != string(after) {
+		t.Fatalf("second run rewrote the CA: %+v then %+v", first, again)
+	}
+	if strings.Join(again.Provisioners, ",") != "federation,gateway" {
+		t.Errorf("provisioners read back %v", again.Provisioners)
+	}
+}
+
+func TestInitCARedoesACutShortRun(t *testing.T) {
+	o := testOptions(t)
+	first, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A run killed before its last write leaves no ca.json: the next one starts over.
+	if err := os.Remove(first.Config); err != nil {
+		t.Fatal(err)
+	}
+	again, err := InitCA(o)
+	if err != nil || !again.Created || again.Fingerprint == first.Fingerprint {
+		t.Fatalf("%+v, %v", again, err)
+	}
+}
+
+func TestInitCATestProvisioner(t *testing.T) {
+	o := testOptions(t)
+	o.WithTestProvisioner = true
+	res, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Provisioners, ",") != "federation,gateway,federation-no-oids" {
+		t.Errorf("provisioners %v", res.Provisioners)
+	}
+}
+
+func TestInitCARefusesBadOptions(t *testing.T) {
+	for name, edit := range map[string]func(*CAOptions){
+		"no steppath":    func(o *CAOptions) { o.StepPath = "" },
+		"no name":        func(o *CAOptions) { o.Name = "" },
+		"no dns":         func(o *CAOptions) { o.DNSNames = nil },
+		"bad address":    func(o *CAOptions) { o.Address = "9000" },
+		"empty password": func(o *CAOptions) { o.CAPassword = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := testOptions(t)
+			edit(&o)
+			if _, err := InitCA(o); err == nil {
+				t.Fatal("accepted")
+			}
+			if o.StepPath != "" {
+				if _, err := os.Stat(o.StepPath); err == nil {
+					t.Error("wrote files before refusing")
+				}
+			}
+		})
+	}
+}
+
+func TestInitCAFailsOnAnUnwritableStepPath(t *testing.T) {
+	o := testOptions(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.StepPath = filepath.Join(file, "step") // under a regular file
+	if _, err := InitCA(o); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+func TestSetCAAddress(t *testing.T) {
+	o := testOptions(t)
+	res, err := InitCA(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := SetCAAddress(o.StepPath, "127.0.0.1:4242")
+	if err != nil || url != "https://127.0.0.1:4242" {
+		t.Fatalf("url %q, err %v", url, err)
+	}
+	cfg := readCA(t, res.Config)
+	if cfg.Address != "127.0.0.1:4242" || cfg.CRL.IDPURL != "https://127.0.0.1:4242/1.0/crl" || len(cfg.Authority.Provisioners) != 2 {
+		t.Errorf("ca.json %+v", cfg)
+	}
+	var defaults map[string]string
+	if err := readJSON(filepath.Join(o.StepPath, DefaultsFile), &defaults); err != nil {
+		t.Fatal(err)
+	}
+	if defaults["ca-url"] != url || defaults["fingerprint"] != res.Fingerprint {
+		t.Errorf("defaults.json %v", defaults)
+	}
+}
