@@ -63,12 +63,13 @@ func (d *sqlStore) pgTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// indexesAfter locks the table for the transaction (so "empty" holds until commit)
-// and runs load, told whether the table was empty; into an empty table load runs with
-// the secondary indexes dropped, and they are rebuilt after it, rebuilt told after
-// each.
+// indexesAfter locks the table against other writers for the transaction (so "empty"
+// holds until commit; readers go on) and runs load, told whether the table was empty;
+// into an empty table load runs with the secondary indexes dropped (DROP INDEX takes
+// the table whole until commit: there is nothing to read yet), and they are rebuilt
+// after it, rebuilt told after each.
 func indexesAfter(ctx context.Context, tx pgx.Tx, table string, load func(empty bool) error, rebuilt func(done, total int)) error {
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+table+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return err
 	}
 	var hasRows bool
