@@ -231,6 +231,10 @@ func (s *sqlStore) generateSQLite(ctx context.Context, own owners, table string,
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	now := o.Now.UTC().Truncate(time.Microsecond).UnixMicro()
+	indexes, err := sqliteDropIndexesIfEmpty(ctx, tx, table)
+	if err != nil {
+		return err
+	}
 	for from := 1; from <= n; from += generateBatch {
 		to := min(from+generateBatch-1, n)
 		if _, err := tx.ExecContext(ctx, q, from, to, now, string(users), len(own.teams), string(members), string(teams)); err != nil {
@@ -238,7 +242,47 @@ func (s *sqlStore) generateSQLite(ctx context.Context, own owners, table string,
 		}
 		o.Progress(table, to, n)
 	}
+	for i, def := range indexes {
+		if _, err := tx.ExecContext(ctx, def); err != nil {
+			return fmt.Errorf("rebuild an index of %s: %w", table, err)
+		}
+		o.Progress(table+" indexes", i+1, len(indexes))
+	}
 	return tx.Commit()
+}
+
+// sqliteDropIndexesIfEmpty drops an empty table's indexes that back no constraint
+// (those SQLite made itself have no SQL) and returns the statements that recreate
+// them: building an index once over the loaded rows beats maintaining it for every
+// random-UUID row. The transaction holds SQLite's write lock, so "empty" holds.
+func sqliteDropIndexesIfEmpty(ctx context.Context, tx *sql.Tx, table string) ([]string, error) {
+	var hasRows bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&hasRows); err != nil || hasRows {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`, table)
+	if err != nil {
+		return nil, err
+	}
+	var names, defs []string
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names, defs = append(names, name), append(defs, def)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+name+`"`); err != nil {
+			return nil, fmt.Errorf("drop index %s: %w", name, err)
+		}
+	}
+	return defs, nil
 }
 
 var generateInsert = map[string]string{
