@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -21,15 +20,33 @@ import (
 // It reports loaded=false, touching nothing, when the target table already has rows
 // (a re-run after a completed copy): the caller upserts instead.
 func (d *sqlStore) bulkLoad(ctx context.Context, src *sqlStore, t tableSpec, batch int, progress func(int)) (n int64, loaded bool, err error) {
+	err = d.pgTx(ctx, func(tx pgx.Tx) error {
+		return indexesAfter(ctx, tx, t.name, func(empty bool) error {
+			if !empty {
+				return nil
+			}
+			n, err = copyRows(ctx, tx, src, d, t, batch, progress)
+			loaded = err == nil
+			return err
+		}, func(int, int) {})
+	})
+	if !loaded {
+		n = 0
+	}
+	return n, loaded, err
+}
+
+// pgTx runs fn in one transaction on one of the pool's connections as pgx sees it
+// (pgvector's type known, for COPY and for embeddings), committing when fn succeeds.
+func (d *sqlStore) pgTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
-		return 0, false, err
+		return err
 	}
 	defer conn.Close()
-	err = conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		if d.d.vector && hasVector(t) {
-			// COPY is binary: pgx must know pgvector's type to encode an embedding.
+		if d.d.vector {
 			if err := pgxvec.RegisterTypes(ctx, pc); err != nil {
 				return fmt.Errorf("register the vector type: %w", err)
 			}
@@ -39,37 +56,52 @@ func (d *sqlStore) bulkLoad(ctx context.Context, src *sqlStore, t tableSpec, bat
 			return err
 		}
 		defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-		n, loaded, err = copyIntoEmpty(ctx, tx, src, d, t, batch, progress)
-		if err != nil || !loaded {
+		if err := fn(tx); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)
 	})
-	return n, loaded, err
 }
 
-func copyIntoEmpty(ctx context.Context, tx pgx.Tx, src, d *sqlStore, t tableSpec, batch int, progress func(int)) (int64, bool, error) {
-	// The lock makes "empty" hold until commit: nothing writes the table meanwhile.
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+t.name+` IN ACCESS EXCLUSIVE MODE`); err != nil {
-		return 0, false, err
+// indexesAfter locks the table against other writers for the transaction (so "empty"
+// holds until commit; readers go on) and runs load, told whether the table was empty;
+// into an empty table load runs with the secondary indexes dropped (DROP INDEX takes
+// the table whole until commit: there is nothing to read yet), and they are rebuilt
+// after it, rebuilt told after each.
+func indexesAfter(ctx context.Context, tx pgx.Tx, table string, load func(empty bool) error, rebuilt func(done, total int)) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return err
 	}
 	var hasRows bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.name+`)`).Scan(&hasRows); err != nil {
-		return 0, false, err
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&hasRows); err != nil {
+		return err
 	}
-	if hasRows {
-		return 0, false, nil
+	var indexes []string
+	if !hasRows {
+		var err error
+		if indexes, err = dropSecondaryIndexes(ctx, tx, table); err != nil {
+			return err
+		}
 	}
-	indexes, err := dropSecondaryIndexes(ctx, tx, t.name)
-	if err != nil {
-		return 0, false, err
+	if err := load(!hasRows); err != nil {
+		return err
 	}
+	for i, def := range indexes {
+		if _, err := tx.Exec(ctx, def); err != nil {
+			return fmt.Errorf("rebuild an index of %s: %w", table, err)
+		}
+		rebuilt(i+1, len(indexes))
+	}
+	return nil
+}
+
+func copyRows(ctx context.Context, tx pgx.Tx, src, d *sqlStore, t tableSpec, batch int, progress func(int)) (int64, error) {
 	names := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		names[i] = c.name
 	}
 	var n int64
-	err = src.readRows(ctx, t, "", nil, batch, func(rows []row) error {
+	err := src.readRows(ctx, t, "", nil, batch, func(rows []row) error {
 		values := make([][]any, len(rows))
 		for i, r := range rows {
 			values[i] = make([]any, len(t.cols))
@@ -84,15 +116,7 @@ func copyIntoEmpty(ctx context.Context, tx pgx.Tx, src, d *sqlStore, t tableSpec
 		progress(len(rows))
 		return nil
 	})
-	if err != nil {
-		return 0, false, err
-	}
-	for _, def := range indexes {
-		if _, err := tx.Exec(ctx, def); err != nil {
-			return 0, false, fmt.Errorf("rebuild an index of %s: %w", t.name, err)
-		}
-	}
-	return n, true, nil
+	return n, err
 }
 
 // dropSecondaryIndexes drops the table's indexes that back no constraint and returns
@@ -122,8 +146,4 @@ func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, table string) ([]strin
 		defs = append(defs, ix.def)
 	}
 	return defs, nil
-}
-
-func hasVector(t tableSpec) bool {
-	return slices.ContainsFunc(t.cols, func(c column) bool { return c.kind == kVector })
 }

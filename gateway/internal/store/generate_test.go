@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,12 +29,36 @@ func TestGenerate(t *testing.T) {
 			must(t, s.UpsertTeam(ctx, Team{ID: team, Name: "t", CreatedAt: epoch}))
 			must(t, s.AddMember(ctx, team, anne))
 			now := time.Now().UTC()
+			indexes := func() (n int) {
+				q := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('tasks', 'notes')`
+				if e.name == "postgres" {
+					q = `SELECT count(*) FROM pg_indexes WHERE tablename IN ('tasks', 'notes', 'memories')`
+				}
+				must(t, s.(*sqlStore).db.QueryRowContext(ctx, q).Scan(&n))
+				return n
+			}
+			before := indexes()
 			var reports int
+			rebuilt := map[string]bool{}
 			must(t, g.Generate(ctx, GenerateOptions{Tasks: 300, Notes: 30, Memories: 6, Now: now,
-				Embed:    func(string) []float32 { return make([]float32, 256) },
-				Progress: func(string, int, int) { reports++ }}))
+				Embed: func(string) []float32 { return make([]float32, 256) },
+				Progress: func(table string, done, total int) {
+					if name, ok := strings.CutSuffix(table, " indexes"); ok {
+						rebuilt[name] = done == total
+						return
+					}
+					reports++
+				}}))
 			if reports != 3 {
 				t.Errorf("progress reports: got %d, want one per table", reports)
+			}
+			// Into empty tables both engines load first and build the indexes after
+			// (SQLite's memories go row by row, indexes kept).
+			if !rebuilt["tasks"] || !rebuilt["notes"] || rebuilt["memories"] != (e.name == "postgres") {
+				t.Errorf("indexes rebuilt after the load: %v", rebuilt)
+			}
+			if after := indexes(); after != before || before < 8 {
+				t.Errorf("indexes: %d before the load, %d after", before, after)
 			}
 			for table, want := range map[string]int64{"tasks": 300, "notes": 30, "memories": 6} {
 				if n, err := s.Count(ctx, table); err != nil || n != want {
