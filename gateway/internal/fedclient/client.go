@@ -44,6 +44,8 @@ type Served struct {
 // the peer's own.
 type SearchResult struct {
 	Items []api.Item
+	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	Size int
 	Served
 }
 
@@ -51,6 +53,8 @@ type SearchResult struct {
 type ListResult struct {
 	Items      []api.Item
 	NextCursor string
+	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	Size int
 	Served
 }
 
@@ -84,20 +88,18 @@ func NewClient(name, url string, tlsConfig *tls.Config) *Client {
 func (c *Client) Name() string { return c.name }
 
 // List calls POST /list/{resource} at the peer. More rows than the limit asked for,
-// a cursor over api.MaxCursor or a row that does not check is invalid_response.
+// a cursor over api.MaxCursor, a row that does not check or one not after the keyset
+// asked for is invalid_response (decodeList).
 func (c *Client) List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error) {
-	var out api.FedListOf[json.RawMessage]
-	if err := c.call(ctx, "/list/"+resource, req, &out); err != nil {
+	body, err := c.call(ctx, "/list/"+resource, req)
+	if err != nil {
 		return ListResult{}, err
 	}
-	if (req.Limit > 0 && len(out.Items) > req.Limit) || len(out.NextCursor) > api.MaxCursor {
+	res, ok := decodeList(resource, body, req, SourceOf(c.name))
+	if !ok {
 		return ListResult{}, c.invalid()
 	}
-	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), false)
-	if !ok || !allAfter(items, req.After) {
-		return ListResult{}, c.invalid()
-	}
-	return ListResult{Items: items, NextCursor: out.NextCursor}, nil
+	return res, nil
 }
 
 // allAfter reports whether every row lies strictly after the keyset asked for (nil:
@@ -117,14 +119,12 @@ func allAfter(items []api.Item, after *api.Keyset) bool {
 
 // Get calls POST /get/{resource}/{id} at the peer; the row must be the one asked for.
 func (c *Client) Get(ctx context.Context, resource, id string) (api.Item, error) {
-	var out struct {
-		Item json.RawMessage `json:"item"`
-	}
-	if err := c.call(ctx, "/get/"+resource+"/"+id, nil, &out); err != nil {
+	body, err := c.call(ctx, "/get/"+resource+"/"+id, nil)
+	if err != nil {
 		return nil, err
 	}
-	item, ok := decodeItem(resource, out.Item, SourceOf(c.name), false)
-	if !ok || idOf(item) != id {
+	item, ok := decodeGet(resource, body, id, SourceOf(c.name))
+	if !ok {
 		return nil, c.invalid()
 	}
 	return item, nil
@@ -133,27 +133,25 @@ func (c *Client) Get(ctx context.Context, resource, id string) (api.Item, error)
 // Search calls POST /search/{resource} at the peer: at most the limit asked for,
 // every row with a finite score.
 func (c *Client) Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error) {
-	var out api.FedSearchOf[json.RawMessage]
-	if err := c.call(ctx, "/search/"+resource, req, &out); err != nil {
+	body, err := c.call(ctx, "/search/"+resource, req)
+	if err != nil {
 		return SearchResult{}, err
 	}
-	if req.Limit > 0 && len(out.Items) > req.Limit {
-		return SearchResult{}, c.invalid()
-	}
-	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), true)
+	res, ok := decodeSearch(resource, body, req, SourceOf(c.name))
 	if !ok {
 		return SearchResult{}, c.invalid()
 	}
-	return SearchResult{Items: items}, nil
+	return res, nil
 }
 
 func (c *Client) invalid() error { return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse} }
 
-func (c *Client) call(ctx context.Context, path string, body, out any) error {
+// call posts body and returns the answer's bytes, or the peer's refusal.
+func (c *Client) call(ctx context.Context, path string, body any) ([]byte, error) {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/api/federation/v1"+path, bytes.NewReader(b))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if id := requestIDOf(ctx); id != "" {
@@ -162,20 +160,17 @@ func (c *Client) call(ctx context.Context, path string, body, out any) error {
 	httpx.InjectTrace(ctx, req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &PeerError{Peer: c.name, Code: transportReason(err)}
+		return nil, &PeerError{Peer: c.name, Code: transportReason(err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return &PeerError{Peer: c.name, Code: api.CodeReadFailed}
+		return nil, &PeerError{Peer: c.name, Code: api.CodeReadFailed}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return refusal(c.name, resp.StatusCode, raw)
+		return nil, refusal(c.name, resp.StatusCode, raw)
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
-	}
-	return nil
+	return raw, nil
 }
 
 type requestIDKey struct{}
