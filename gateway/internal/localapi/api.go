@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/apitoken"
+	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
@@ -43,7 +44,22 @@ type Config struct {
 	// PeerTimeout bounds each peer's answer (federation.peer_timeout; 0:
 	// DefaultPeerTimeout).
 	PeerTimeout time.Duration
+	// Tokens remembers the user each API token resolved to (nil: every request
+	// looks its token up). Forget drops it on a user change announced by another
+	// process; this API's own writes through Store drop it too.
+	Tokens *apitoken.Cache[store.User]
 }
+
+// TokenTTL is how long a token's user is trusted without a lookup: a token revoked
+// by a process whose notification did not arrive stops working within it.
+const TokenTTL = changes.MaxAge
+
+// NewTokens is the API's token cache: TokenTTL, at most maxTokens entries.
+func NewTokens() *apitoken.Cache[store.User] {
+	return apitoken.NewCache[store.User](TokenTTL, maxTokens)
+}
+
+const maxTokens = 10_000
 
 // Peers is the requesting side's view of federation: a local user's own peers only.
 type Peers interface {
@@ -78,7 +94,38 @@ func peerContext(r *http.Request) context.Context {
 type API struct{ cfg Config }
 
 // New returns the API.
-func New(cfg Config) *API { return &API{cfg: cfg} }
+func New(cfg Config) *API {
+	if cfg.Tokens != nil {
+		cfg.Store = dropsTokens{Store: cfg.Store, tokens: cfg.Tokens}
+	}
+	return &API{cfg: cfg}
+}
+
+// Forget drops the token cache on a change of a user (an API token is a user's
+// column) or of anything, announced by another process (changes.Listen).
+func (a *API) Forget(c changes.Change) {
+	if a.cfg.Tokens != nil && (c.Kind == changes.User || c.Kind == changes.All) {
+		a.cfg.Tokens.Drop()
+	}
+}
+
+// dropsTokens is the store with the token cache dropped after every write to users
+// made in this process (on SQLite, where no notification comes, the only way a
+// change reaches the cache before its TTL).
+type dropsTokens struct {
+	store.Store
+	tokens *apitoken.Cache[store.User]
+}
+
+func (s dropsTokens) UpsertUser(ctx context.Context, u store.User) error {
+	defer s.tokens.Drop()
+	return s.Store.UpsertUser(ctx, u)
+}
+
+func (s dropsTokens) SetTokenHash(ctx context.Context, userID string, hash []byte) error {
+	defer s.tokens.Drop()
+	return s.Store.SetTokenHash(ctx, userID, hash)
+}
 
 // Register adds the /api/v1 routes to r, every one behind the bearer-token guard.
 func (a *API) Register(r *mux.Router) {
@@ -117,12 +164,18 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 }
 
 // userOf finds a token's user. The lookup is by the token's SHA-256, so no secret is
-// compared byte by byte in Go code and timing says nothing about the token.
+// compared byte by byte in Go code and timing says nothing about the token; the
+// cache is keyed by the same hash.
 func (a *API) userOf(ctx context.Context, token string) (store.User, error) {
 	if !apitoken.WellFormed(token) {
 		return store.User{}, store.ErrNotFound
 	}
-	return a.cfg.Store.UserByTokenHash(ctx, apitoken.Hash(token))
+	key := apitoken.Key(token)
+	lookup := func(ctx context.Context) (store.User, error) { return a.cfg.Store.UserByTokenHash(ctx, key[:]) }
+	if a.cfg.Tokens == nil {
+		return lookup(ctx)
+	}
+	return a.cfg.Tokens.User(ctx, key, lookup)
 }
 
 func caller(r *http.Request) store.User { return r.Context().Value(userKey{}).(store.User) }
