@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
@@ -91,15 +92,12 @@ func (c *Client) Name() string { return c.name }
 // a cursor over api.MaxCursor, a row that does not check or one not after the keyset
 // asked for is invalid_response (decodeList).
 func (c *Client) List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error) {
-	body, err := c.call(ctx, "/list/"+resource, req)
-	if err != nil {
-		return ListResult{}, err
-	}
-	res, ok := decodeList(resource, body, req, SourceOf(c.name))
-	if !ok {
-		return ListResult{}, c.invalid()
-	}
-	return res, nil
+	var res ListResult
+	err := c.call(ctx, "/list/"+resource, req, func(body []byte) (ok bool) {
+		res, ok = decodeList(resource, body, req, SourceOf(c.name))
+		return ok
+	})
+	return res, err
 }
 
 // allAfter reports whether every row lies strictly after the keyset asked for (nil:
@@ -119,39 +117,45 @@ func allAfter(items []api.Item, after *api.Keyset) bool {
 
 // Get calls POST /get/{resource}/{id} at the peer; the row must be the one asked for.
 func (c *Client) Get(ctx context.Context, resource, id string) (api.Item, error) {
-	body, err := c.call(ctx, "/get/"+resource+"/"+id, nil)
-	if err != nil {
-		return nil, err
-	}
-	item, ok := decodeGet(resource, body, id, SourceOf(c.name))
-	if !ok {
-		return nil, c.invalid()
-	}
-	return item, nil
+	var item api.Item
+	err := c.call(ctx, "/get/"+resource+"/"+id, nil, func(body []byte) (ok bool) {
+		item, ok = decodeGet(resource, body, id, SourceOf(c.name))
+		return ok
+	})
+	return item, err
 }
 
 // Search calls POST /search/{resource} at the peer: at most the limit asked for,
 // every row with a finite score.
 func (c *Client) Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error) {
-	body, err := c.call(ctx, "/search/"+resource, req)
-	if err != nil {
-		return SearchResult{}, err
-	}
-	res, ok := decodeSearch(resource, body, req, SourceOf(c.name))
-	if !ok {
-		return SearchResult{}, c.invalid()
-	}
-	return res, nil
+	var res SearchResult
+	err := c.call(ctx, "/search/"+resource, req, func(body []byte) (ok bool) {
+		res, ok = decodeSearch(resource, body, req, SourceOf(c.name))
+		return ok
+	})
+	return res, err
 }
 
 func (c *Client) invalid() error { return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse} }
 
-// call posts body and returns the answer's bytes, or the peer's refusal.
-func (c *Client) call(ctx context.Context, path string, body any) ([]byte, error) {
+// bodies are the buffers answers are read into: a 100-row page read by io.ReadAll
+// allocated more than twice its size per call, half the client's allocation.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Limits of an answer: the most read, and the biggest buffer kept for the next.
+const (
+	maxAnswer     = 32 << 20
+	maxPooledBody = 1 << 20
+)
+
+// call posts body and hands the answer's bytes to decode (false: invalid_response),
+// or returns the peer's refusal. The bytes are only valid during decode: their
+// buffer goes back to the pool (the decoders copy what they keep).
+func (c *Client) call(ctx context.Context, path string, body any, decode func([]byte) bool) error {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/api/federation/v1"+path, bytes.NewReader(b))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if id := requestIDOf(ctx); id != "" {
@@ -160,17 +164,26 @@ func (c *Client) call(ctx context.Context, path string, body any) ([]byte, error
 	httpx.InjectTrace(ctx, req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &PeerError{Peer: c.name, Code: transportReason(err)}
+		return &PeerError{Peer: c.name, Code: transportReason(err)}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return nil, &PeerError{Peer: c.name, Code: api.CodeReadFailed}
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer)); err != nil {
+		return &PeerError{Peer: c.name, Code: api.CodeReadFailed}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, refusal(c.name, resp.StatusCode, raw)
+		return refusal(c.name, resp.StatusCode, buf.Bytes())
 	}
-	return raw, nil
+	if !decode(buf.Bytes()) {
+		return c.invalid()
+	}
+	return nil
 }
 
 type requestIDKey struct{}

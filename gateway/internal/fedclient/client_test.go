@@ -176,3 +176,22 @@ func TestListRowsMustLieAfterTheKeyset(t *testing.T) {
 		}
 	}
 }
+
+// Answers are read into pooled buffers: the rows and cursor of one call keep their
+// values whatever the calls after it read.
+func TestRowsOutliveTheirReadBuffer(t *testing.T) {
+	first := peerAnswering(t, 200, `{"items": [`+task("title", `"first title"`)+`], "next_cursor": "cursor-one"}`)
+	second := peerAnswering(t, 200, `{"items": [`+task("title", `"XXXXXXXXXXXXXXX"`, "id", `"0191d3a8-0000-7000-8000-000000000009"`)+`], "next_cursor": "YYYYYYYYYY"}`)
+	res, err := first.List(context.Background(), "tasks", api.FedListRequest{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := second.List(context.Background(), "tasks", api.FedListRequest{Limit: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := res.Items[0].(api.Task); got.Title != "first title" || got.ID != taskID || res.NextCursor != "cursor-one" {
+		t.Errorf("the first answer changed under later reads: %+v, cursor %q", got, res.NextCursor)
+	}
+}

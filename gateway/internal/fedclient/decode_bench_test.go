@@ -1,7 +1,11 @@
 package fedclient
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -41,6 +45,29 @@ func BenchmarkDecodePage100(b *testing.B) {
 	for b.Loop() {
 		if res, ok := decodeList(api.ResourceTasks, body, req, "federated:work"); !ok || len(res.Items) != 100 {
 			b.Fatal("the page did not decode")
+		}
+	}
+}
+
+// BenchmarkClientList100 is one peer call of a 100-row page over a kept-alive
+// HTTP/2 TLS connection to a peer answering a fixed body: the requesting side's
+// transport, reading and decoding together.
+func BenchmarkClientList100(b *testing.B) {
+	body := page100()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	c := NewClient("work", srv.URL, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := c.List(ctx, api.ResourceTasks, api.FedListRequest{Limit: 100}); err != nil || len(res.Items) != 100 {
+			b.Fatal(err)
 		}
 	}
 }
