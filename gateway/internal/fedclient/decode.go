@@ -113,7 +113,8 @@ func decodeAnswer(body []byte, a answer, rows string, member func(string, *jsont
 	defer func() {
 		dec.buf.Reset()
 		dec.d.Reset(&dec.buf)
-		if cap(dec.arena) <= 1<<20 { // an unusually big answer does not stay pinned in the pool
+		// An unusually big answer's buffers do not stay pinned in the pool.
+		if cap(dec.arena) <= maxPooledBody && dec.buf.Cap() <= maxPooledBody {
 			dec.name, dec.arena, dec.rows = dec.name[:0], dec.arena[:0], dec.rows[:0]
 			decoders.Put(dec)
 		}
