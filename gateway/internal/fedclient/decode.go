@@ -114,7 +114,7 @@ func decodeAnswer(body []byte, a answer, rows string, member func(string, *jsont
 		dec.buf.Reset()
 		dec.d.Reset(&dec.buf)
 		// An unusually big answer's buffers do not stay pinned in the pool.
-		if cap(dec.arena) <= maxPooledBody && dec.buf.Cap() <= maxPooledBody {
+		if cap(dec.arena) <= maxPooledBody && dec.buf.Cap() <= maxPooledBody && cap(dec.name) <= maxPooledBody {
 			dec.name, dec.arena, dec.rows = dec.name[:0], dec.arena[:0], dec.rows[:0]
 			decoders.Put(dec)
 		}
