@@ -61,9 +61,10 @@ func NewTokens() *apitoken.Cache[store.User] {
 
 const maxTokens = 10_000
 
-// Peers is the requesting side's view of federation: a local user's own peers only.
+// Peers is the requesting side's view of federation: a local user's own peers only,
+// as kept for a few seconds, or read again when fresh is set.
 type Peers interface {
-	Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error)
+	Owned(ctx context.Context, ownerUserID string, fresh bool) ([]fedclient.Peer, error)
 }
 
 // DefaultPeerTimeout bounds each peer's answer in a fan-out unless configured: a slow
@@ -245,21 +246,45 @@ func (a *API) sources(r *http.Request, src string) (local bool, peers []fedclien
 	default:
 		return false, nil, errs.New(errs.Invalid, api.CodeInvalidSource, "source must be local, all or federated:<peer name>")
 	}
-	if a.cfg.Peers != nil {
-		if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID); err != nil {
-			return false, nil, err
+	if a.cfg.Peers == nil {
+		if src == "all" {
+			return true, nil, nil
 		}
+		return false, nil, unknownPeer(src)
+	}
+	if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID, false); err != nil {
+		return false, nil, err
 	}
 	if src == "all" {
 		return true, peers, nil
 	}
+	if p := named(peers, src); p != nil {
+		return false, []fedclient.Peer{p}, nil
+	}
+	// A name the kept peers lack may be a peer added a moment ago whose change has
+	// not arrived yet: read them again before saying it is unknown.
+	if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID, true); err != nil {
+		return false, nil, err
+	}
+	if p := named(peers, src); p != nil {
+		return false, []fedclient.Peer{p}, nil
+	}
+	return false, nil, unknownPeer(src)
+}
+
+// named is the peer a federated:<name> source names, or nil.
+func named(peers []fedclient.Peer, src string) fedclient.Peer {
 	name := strings.TrimPrefix(src, "federated:")
 	for _, p := range peers {
 		if p.Name() == name {
-			return false, []fedclient.Peer{p}, nil
+			return p
 		}
 	}
-	return false, nil, errs.New(errs.NotFound, api.CodeUnknownPeer, "no peer named %q belongs to you", name)
+	return nil
+}
+
+func unknownPeer(src string) error {
+	return errs.New(errs.NotFound, api.CodeUnknownPeer, "no peer named %q belongs to you", strings.TrimPrefix(src, "federated:"))
 }
 
 type peerResult struct {

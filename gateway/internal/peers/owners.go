@@ -54,13 +54,14 @@ func (o *owners) maxAge() time.Duration {
 	return o.ttl
 }
 
-// get returns owner's peers from a fresh entry or from fed.
-func (o *owners) get(ctx context.Context, fed Outbound, owner string) ([]ownedRow, error) {
+// get returns owner's peers from a fresh entry or from fed (always from fed when
+// reread is set; the entry is then replaced).
+func (o *owners) get(ctx context.Context, fed Outbound, owner string, reread bool) ([]ownedRow, error) {
 	o.mu.Lock()
 	e, ok := o.entries[owner]
 	began := o.gen
 	o.mu.Unlock()
-	if ok && o.clock().Sub(e.at) < o.maxAge() {
+	if ok && !reread && o.clock().Sub(e.at) < o.maxAge() {
 		return e.rows, nil
 	}
 	at := o.clock()

@@ -64,7 +64,12 @@ func names(ps []fedclient.Peer) []string {
 
 func owned(t *testing.T, d *Directory, owner string) []string {
 	t.Helper()
-	ps, err := d.Owned(context.Background(), owner)
+	return ownedFresh(t, d, owner, false)
+}
+
+func ownedFresh(t *testing.T, d *Directory, owner string, fresh bool) []string {
+	t.Helper()
+	ps, err := d.Owned(context.Background(), owner, fresh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,5 +213,22 @@ func TestOwnersAreBounded(t *testing.T) {
 	}
 	if n := len(d.owners.entries); n > maxOwners {
 		t.Errorf("%d entries, bound %d", n, maxOwners)
+	}
+}
+
+// A fresh read goes to the database whatever is kept, and what it read is kept: a
+// peer added a moment ago is found before its change arrives.
+func TestAFreshReadSeesAPeerAddedBeforeItsChange(t *testing.T) {
+	d, fed, _ := newDirectory(t, peerRow(t, "p1", "work", alice))
+	owned(t, d, alice)
+	fed.set(peerRow(t, "p1", "work", alice), peerRow(t, "p2", "lab", alice))
+	if got := owned(t, d, alice); !slices.Equal(got, []string{"work"}) {
+		t.Fatalf("kept peers %v, want the entry as read", got)
+	}
+	if got := ownedFresh(t, d, alice, true); !slices.Equal(got, []string{"work", "lab"}) {
+		t.Errorf("fresh read %v, want both peers", got)
+	}
+	if got := owned(t, d, alice); !slices.Equal(got, []string{"work", "lab"}) || fed.count() != 2 {
+		t.Errorf("after a fresh read: %v in %d reads, want both peers kept from 2 reads", got, fed.count())
 	}
 }

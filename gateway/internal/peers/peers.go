@@ -183,9 +183,9 @@ func retire(c *fedclient.Client) {
 
 // Owned returns the active outbound peers a local user owns (never another user's),
 // read at most changes.MaxAge ago and not before the last peer or grant change
-// announced (owners).
-func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error) {
-	rows, err := d.owners.get(ctx, d.Fed, ownerUserID)
+// announced (owners); fresh reads them from the database whatever is kept.
+func (d *Directory) Owned(ctx context.Context, ownerUserID string, fresh bool) ([]fedclient.Peer, error) {
+	rows, err := d.owners.get(ctx, d.Fed, ownerUserID, fresh)
 	if err != nil {
 		return nil, err
 	}
