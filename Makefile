@@ -46,7 +46,7 @@ unit:
 ## (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
 FUZZ_TARGETS := scope:FuzzParse fedserver:FuzzFederationHandler fedserver:FuzzCheckCSR \
 	localapi:FuzzLocalAPI redact:FuzzRedactor identity:FuzzFromCertificate config:FuzzLoad \
-	store:FuzzCursor store:FuzzListFilters
+	store:FuzzCursor store:FuzzListFilters fedclient:FuzzPeerAnswer
 FUZZTIME ?= 1m
 FUZZMINTIME ?= 10s
 fuzz:

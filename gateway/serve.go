@@ -102,7 +102,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	healthz, readyz := localapi.Health(log, checkers)
 	r.Handle("/healthz", healthz).Methods(http.MethodGet)
 	r.Handle("/readyz", readyz).Methods(http.MethodGet)
-	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log, PeerTimeout: cfg.Federation.PeerTimeout.Duration}
+	// A token's user is kept for localapi.TokenTTL; on PostgreSQL every user change is
+	// announced (migration 00009) and drops it at once.
+	apiCfg := localapi.Config{Store: s.Store, Embedder: embed.Hashing{}, Log: log, PeerTimeout: cfg.Federation.PeerTimeout.Duration,
+		Tokens: localapi.NewTokens()}
+	// Cancelled before the pool closes (defers run last-first), which waits for the
+	// listener's connection.
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	if s.Pool() != nil {
+		go changes.Listen(lctx, s.Pool(), log, onChange.handle)
+	}
 	if cfg.Tier == config.TierFederated {
 		keys, err := sealing.Load(cfg.SealingKeyFile)
 		if err != nil {
@@ -116,16 +126,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 			Breakers: &peers.Breakers{OpenFor: cfg.Federation.Breaker.OpenFor.Duration, Log: log, Metrics: metrics}}
 		peerMetrics(ctx, metrics, s.Fed)
 		apiCfg.Peers = dir
-		// Cancelled before the pool closes (defers run last-first), which waits for
-		// the listener's connection.
-		lctx, stopListening := context.WithCancel(ctx)
-		defer stopListening()
 		onChange.add(dir.Forget)
-		go changes.Listen(lctx, s.Pool(), log, onChange.handle)
 		// Outbound peers' certificates renew themselves at their renew_at (SPEC §6d).
 		go (&renewal.Renewer{Fed: s.Fed, Keys: keys, Audit: s.Audit, Log: log}).Run(lctx, renewalCheck)
 	}
-	localapi.New(apiCfg).Register(r)
+	localAPI := localapi.New(apiCfg)
+	onChange.add(localAPI.Forget)
+	localAPI.Register(r)
 	r.NotFoundHandler = httpx.NotFound(log)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(log)
 	log.Info("starting", "tier", cfg.Tier, "site", cfg.Site, "storage", s.Store.Engine())

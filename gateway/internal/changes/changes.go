@@ -1,7 +1,7 @@
 // Package changes tells the other processes of a site — the admin CLI, every replica —
 // that federation data changed (a grant created or revoked, a peer created, a token
-// made), with PostgreSQL LISTEN/NOTIFY, so whatever a process keeps from the database
-// is dropped at once. The guard's grant check is never cached, so a revocation has no
+// made) or a user did (its API token), with PostgreSQL LISTEN/NOTIFY, so whatever a
+// process keeps from the database is dropped at once. The guard's grant check is never cached, so a revocation has no
 // window either way; what is cached elsewhere also expires within 5 s (MaxAge).
 package changes
 
@@ -26,6 +26,9 @@ const (
 	Grant = "grant"
 	Peer  = "peer"
 	Token = "token"
+	// User: a row of users changed or went (its API token with it); announced by
+	// the database itself (a trigger, migration 00009), whoever wrote it.
+	User = "user"
 	// CRL: certificates were revoked at the CA; listeners refetch its CRL.
 	CRL = "crl"
 	// All means notifications may have been missed (the listener reconnected): drop

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
@@ -44,6 +45,8 @@ type Served struct {
 // the peer's own.
 type SearchResult struct {
 	Items []api.Item
+	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	Size int
 	Served
 }
 
@@ -51,6 +54,8 @@ type SearchResult struct {
 type ListResult struct {
 	Items      []api.Item
 	NextCursor string
+	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	Size int
 	Served
 }
 
@@ -84,20 +89,15 @@ func NewClient(name, url string, tlsConfig *tls.Config) *Client {
 func (c *Client) Name() string { return c.name }
 
 // List calls POST /list/{resource} at the peer. More rows than the limit asked for,
-// a cursor over api.MaxCursor or a row that does not check is invalid_response.
+// a cursor over api.MaxCursor, a row that does not check or one not after the keyset
+// asked for is invalid_response (decodeList).
 func (c *Client) List(ctx context.Context, resource string, req api.FedListRequest) (ListResult, error) {
-	var out api.FedListOf[json.RawMessage]
-	if err := c.call(ctx, "/list/"+resource, req, &out); err != nil {
-		return ListResult{}, err
-	}
-	if (req.Limit > 0 && len(out.Items) > req.Limit) || len(out.NextCursor) > api.MaxCursor {
-		return ListResult{}, c.invalid()
-	}
-	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), false)
-	if !ok || !allAfter(items, req.After) {
-		return ListResult{}, c.invalid()
-	}
-	return ListResult{Items: items, NextCursor: out.NextCursor}, nil
+	var res ListResult
+	err := c.call(ctx, "/list/"+resource, req, func(body []byte) (ok bool) {
+		res, ok = decodeList(resource, body, req, SourceOf(c.name))
+		return ok
+	})
+	return res, err
 }
 
 // allAfter reports whether every row lies strictly after the keyset asked for (nil:
@@ -117,39 +117,41 @@ func allAfter(items []api.Item, after *api.Keyset) bool {
 
 // Get calls POST /get/{resource}/{id} at the peer; the row must be the one asked for.
 func (c *Client) Get(ctx context.Context, resource, id string) (api.Item, error) {
-	var out struct {
-		Item json.RawMessage `json:"item"`
-	}
-	if err := c.call(ctx, "/get/"+resource+"/"+id, nil, &out); err != nil {
-		return nil, err
-	}
-	item, ok := decodeItem(resource, out.Item, SourceOf(c.name), false)
-	if !ok || idOf(item) != id {
-		return nil, c.invalid()
-	}
-	return item, nil
+	var item api.Item
+	err := c.call(ctx, "/get/"+resource+"/"+id, nil, func(body []byte) (ok bool) {
+		item, ok = decodeGet(resource, body, id, SourceOf(c.name))
+		return ok
+	})
+	return item, err
 }
 
 // Search calls POST /search/{resource} at the peer: at most the limit asked for,
 // every row with a finite score.
 func (c *Client) Search(ctx context.Context, resource string, req api.SearchRequest) (SearchResult, error) {
-	var out api.FedSearchOf[json.RawMessage]
-	if err := c.call(ctx, "/search/"+resource, req, &out); err != nil {
-		return SearchResult{}, err
-	}
-	if req.Limit > 0 && len(out.Items) > req.Limit {
-		return SearchResult{}, c.invalid()
-	}
-	items, ok := decodeItems(resource, out.Items, SourceOf(c.name), true)
-	if !ok {
-		return SearchResult{}, c.invalid()
-	}
-	return SearchResult{Items: items}, nil
+	var res SearchResult
+	err := c.call(ctx, "/search/"+resource, req, func(body []byte) (ok bool) {
+		res, ok = decodeSearch(resource, body, req, SourceOf(c.name))
+		return ok
+	})
+	return res, err
 }
 
 func (c *Client) invalid() error { return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse} }
 
-func (c *Client) call(ctx context.Context, path string, body, out any) error {
+// bodies are the buffers answers are read into: a 100-row page read by io.ReadAll
+// allocated more than twice its size per call, half the client's allocation.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Limits of an answer: the most read, and the biggest buffer kept for the next.
+const (
+	maxAnswer     = 32 << 20
+	maxPooledBody = 1 << 20
+)
+
+// call posts body and hands the answer's bytes to decode (false: invalid_response),
+// or returns the peer's refusal. The bytes are only valid during decode: their
+// buffer goes back to the pool (the decoders copy what they keep).
+func (c *Client) call(ctx context.Context, path string, body any, decode func([]byte) bool) error {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/api/federation/v1"+path, bytes.NewReader(b))
 	if err != nil {
@@ -165,15 +167,21 @@ func (c *Client) call(ctx context.Context, path string, body, out any) error {
 		return &PeerError{Peer: c.name, Code: transportReason(err)}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer)); err != nil {
 		return &PeerError{Peer: c.name, Code: api.CodeReadFailed}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return refusal(c.name, resp.StatusCode, raw)
+		return refusal(c.name, resp.StatusCode, buf.Bytes())
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return &PeerError{Peer: c.name, Code: api.CodeInvalidResponse}
+	if !decode(buf.Bytes()) {
+		return c.invalid()
 	}
 	return nil
 }

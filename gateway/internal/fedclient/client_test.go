@@ -80,6 +80,18 @@ func TestUntrustedListAnswers(t *testing.T) {
 		{"a status of no task", `{"items": [` + task("status", `"pwned"`) + `]}`, 200, api.CodeInvalidResponse},
 		{"more rows than asked", `{"items": [` + task() + `,` + task() + `,` + task() + `]}`, 200, api.CodeInvalidResponse},
 		{"a cursor over 1 KiB", `{"items": [], "next_cursor": "` + strings.Repeat("c", api.MaxCursor+1) + `"}`, 200, api.CodeInvalidResponse},
+		{"a duplicate member name", `{"items": [` + strings.Replace(task(), `"title"`, `"id": "`+taskID+`", "title"`, 1) + `]}`, 200, api.CodeInvalidResponse},
+		{"a case variant of a field", `{"items": [` + task("ID", `"0191d3a8-0000-7000-8000-000000000002"`) + `]}`, 200, api.CodeInvalidResponse},
+		{"a case variant of _source", `{"items": [` + task("_Source", `"local"`) + `]}`, 200, api.CodeInvalidResponse},
+		{"a case variant of items", `{"items": [], "Items": [` + task() + `]}`, 200, api.CodeInvalidResponse},
+		{"items twice", `{"items": [], "items": [` + task() + `]}`, 200, api.CodeInvalidResponse},
+		{"invalid UTF-8 in a title", `{"items": [` + task("title", "\"a\xffb\"") + `]}`, 200, api.CodeInvalidResponse},
+		{"invalid UTF-8 in an unknown member", `{"items": [` + task("extra", "\"\xc3\"") + `]}`, 200, api.CodeInvalidResponse},
+		{"a second JSON value", `{"items": []} {"items": [` + task() + `]}`, 200, api.CodeInvalidResponse},
+		{"a null title", `{"items": [` + task("title", "null") + `]}`, 200, api.CodeInvalidResponse},
+		{"a _source that is not a string", `{"items": [` + task("_source", `{"x": 1}`) + `]}`, 200, api.CodeInvalidResponse},
+		{"a cursor that is not a string", `{"items": [], "next_cursor": 5}`, 200, api.CodeInvalidResponse},
+		{"escaped names decode as themselves", `{"items": [` + strings.Replace(task(), `"title"`, `"title"`, 1) + `]}`, 200, ""},
 		{"a refusal with a message", `{"error": {"code": "grant_revoked", "message": "SECRET peer text"}}`, 403, "grant_revoked"},
 		{"a code that is not one", `{"error": {"code": "<script>alert(1)</script>"}}`, 500, api.CodeUnknown},
 	}
@@ -162,5 +174,24 @@ func TestListRowsMustLieAfterTheKeyset(t *testing.T) {
 		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &pe) || pe.Code != api.CodeInvalidResponse)) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Answers are read into pooled buffers: the rows and cursor of one call keep their
+// values whatever the calls after it read.
+func TestRowsOutliveTheirReadBuffer(t *testing.T) {
+	first := peerAnswering(t, 200, `{"items": [`+task("title", `"first title"`)+`], "next_cursor": "cursor-one"}`)
+	second := peerAnswering(t, 200, `{"items": [`+task("title", `"XXXXXXXXXXXXXXX"`, "id", `"0191d3a8-0000-7000-8000-000000000009"`)+`], "next_cursor": "YYYYYYYYYY"}`)
+	res, err := first.List(context.Background(), "tasks", api.FedListRequest{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := second.List(context.Background(), "tasks", api.FedListRequest{Limit: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := res.Items[0].(api.Task); got.Title != "first title" || got.ID != taskID || res.NextCursor != "cursor-one" {
+		t.Errorf("the first answer changed under later reads: %+v, cursor %q", got, res.NextCursor)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
 	"github.com/mosaic-federation/mosaic/gateway/internal/apitoken"
+	"github.com/mosaic-federation/mosaic/gateway/internal/changes"
 	"github.com/mosaic-federation/mosaic/gateway/internal/embed"
 	"github.com/mosaic-federation/mosaic/gateway/internal/errs"
 	"github.com/mosaic-federation/mosaic/gateway/internal/fedclient"
@@ -43,11 +44,27 @@ type Config struct {
 	// PeerTimeout bounds each peer's answer (federation.peer_timeout; 0:
 	// DefaultPeerTimeout).
 	PeerTimeout time.Duration
+	// Tokens remembers the user each API token resolved to (nil: every request
+	// looks its token up). Forget drops it on a user change announced by another
+	// process; this API's own writes through Store drop it too.
+	Tokens *apitoken.Cache[store.User]
 }
 
-// Peers is the requesting side's view of federation: a local user's own peers only.
+// TokenTTL is how long a token's user is trusted without a lookup: a token revoked
+// by a process whose notification did not arrive stops working within it.
+const TokenTTL = changes.MaxAge
+
+// NewTokens is the API's token cache: TokenTTL, at most maxTokens entries.
+func NewTokens() *apitoken.Cache[store.User] {
+	return apitoken.NewCache[store.User](TokenTTL, maxTokens)
+}
+
+const maxTokens = 10_000
+
+// Peers is the requesting side's view of federation: a local user's own peers only,
+// as kept for a few seconds, or read again when fresh is set.
 type Peers interface {
-	Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error)
+	Owned(ctx context.Context, ownerUserID string, fresh bool) ([]fedclient.Peer, error)
 }
 
 // DefaultPeerTimeout bounds each peer's answer in a fan-out unless configured: a slow
@@ -78,7 +95,38 @@ func peerContext(r *http.Request) context.Context {
 type API struct{ cfg Config }
 
 // New returns the API.
-func New(cfg Config) *API { return &API{cfg: cfg} }
+func New(cfg Config) *API {
+	if cfg.Tokens != nil {
+		cfg.Store = dropsTokens{Store: cfg.Store, tokens: cfg.Tokens}
+	}
+	return &API{cfg: cfg}
+}
+
+// Forget drops the token cache on a change of a user (an API token is a user's
+// column) or of anything, announced by another process (changes.Listen).
+func (a *API) Forget(c changes.Change) {
+	if a.cfg.Tokens != nil && (c.Kind == changes.User || c.Kind == changes.All) {
+		a.cfg.Tokens.Drop()
+	}
+}
+
+// dropsTokens is the store with the token cache dropped after every write to users
+// made in this process (on SQLite, where no notification comes, the only way a
+// change reaches the cache before its TTL).
+type dropsTokens struct {
+	store.Store
+	tokens *apitoken.Cache[store.User]
+}
+
+func (s dropsTokens) UpsertUser(ctx context.Context, u store.User) error {
+	defer s.tokens.Drop()
+	return s.Store.UpsertUser(ctx, u)
+}
+
+func (s dropsTokens) SetTokenHash(ctx context.Context, userID string, hash []byte) error {
+	defer s.tokens.Drop()
+	return s.Store.SetTokenHash(ctx, userID, hash)
+}
 
 // Register adds the /api/v1 routes to r, every one behind the bearer-token guard.
 func (a *API) Register(r *mux.Router) {
@@ -117,12 +165,18 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 }
 
 // userOf finds a token's user. The lookup is by the token's SHA-256, so no secret is
-// compared byte by byte in Go code and timing says nothing about the token.
+// compared byte by byte in Go code and timing says nothing about the token; the
+// cache is keyed by the same hash.
 func (a *API) userOf(ctx context.Context, token string) (store.User, error) {
 	if !apitoken.WellFormed(token) {
 		return store.User{}, store.ErrNotFound
 	}
-	return a.cfg.Store.UserByTokenHash(ctx, apitoken.Hash(token))
+	key := apitoken.Key(token)
+	lookup := func(ctx context.Context) (store.User, error) { return a.cfg.Store.UserByTokenHash(ctx, key[:]) }
+	if a.cfg.Tokens == nil {
+		return lookup(ctx)
+	}
+	return a.cfg.Tokens.User(ctx, key, lookup)
 }
 
 func caller(r *http.Request) store.User { return r.Context().Value(userKey{}).(store.User) }
@@ -192,21 +246,45 @@ func (a *API) sources(r *http.Request, src string) (local bool, peers []fedclien
 	default:
 		return false, nil, errs.New(errs.Invalid, api.CodeInvalidSource, "source must be local, all or federated:<peer name>")
 	}
-	if a.cfg.Peers != nil {
-		if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID); err != nil {
-			return false, nil, err
+	if a.cfg.Peers == nil {
+		if src == "all" {
+			return true, nil, nil
 		}
+		return false, nil, unknownPeer(src)
+	}
+	if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID, false); err != nil {
+		return false, nil, err
 	}
 	if src == "all" {
 		return true, peers, nil
 	}
+	if p := named(peers, src); p != nil {
+		return false, []fedclient.Peer{p}, nil
+	}
+	// A name the kept peers lack may be a peer added a moment ago whose change has
+	// not arrived yet: read them again before saying it is unknown.
+	if peers, err = a.cfg.Peers.Owned(r.Context(), caller(r).ID, true); err != nil {
+		return false, nil, err
+	}
+	if p := named(peers, src); p != nil {
+		return false, []fedclient.Peer{p}, nil
+	}
+	return false, nil, unknownPeer(src)
+}
+
+// named is the peer a federated:<name> source names, or nil.
+func named(peers []fedclient.Peer, src string) fedclient.Peer {
 	name := strings.TrimPrefix(src, "federated:")
 	for _, p := range peers {
 		if p.Name() == name {
-			return false, []fedclient.Peer{p}, nil
+			return p
 		}
 	}
-	return false, nil, errs.New(errs.NotFound, api.CodeUnknownPeer, "no peer named %q belongs to you", name)
+	return nil
+}
+
+func unknownPeer(src string) error {
+	return errs.New(errs.NotFound, api.CodeUnknownPeer, "no peer named %q belongs to you", strings.TrimPrefix(src, "federated:"))
 }
 
 type peerResult struct {

@@ -51,9 +51,15 @@ func (p *fakePeer) Search(_ context.Context, resource string, req api.SearchRequ
 
 type fakePeers []fedclient.Peer
 
-func (f fakePeers) Owned(context.Context, string) ([]fedclient.Peer, error) { return f, nil }
+func (f fakePeers) Owned(context.Context, string, bool) ([]fedclient.Peer, error) { return f, nil }
 
 func searchAPI(t *testing.T, peers ...fedclient.Peer) (http.Handler, string) {
+	t.Helper()
+	return peersAPI(t, fakePeers(peers))
+}
+
+// peersAPI is the local API over a SQLite store with three memories and one user.
+func peersAPI(t *testing.T, peers Peers) (http.Handler, string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "api.db"))
@@ -76,7 +82,7 @@ func searchAPI(t *testing.T, peers ...fedclient.Peer) (http.Handler, string) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := mux.NewRouter()
-	New(Config{Store: st, Embedder: embed.Hashing{}, Log: log, Peers: fakePeers(peers)}).Register(r)
+	New(Config{Store: st, Embedder: embed.Hashing{}, Log: log, Peers: peers}).Register(r)
 	return httpx.RequestID(r), token
 }
 

@@ -79,3 +79,41 @@ func TestSourcesSayHowEachPeerAnswered(t *testing.T) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// laggingPeers keeps an old view of the caller's peers (none) until asked to read
+// them fresh, as the directory does before a peer's change arrives.
+type laggingPeers struct {
+	peer  fedclient.Peer
+	fresh int
+}
+
+func (l *laggingPeers) Owned(_ context.Context, _ string, fresh bool) ([]fedclient.Peer, error) {
+	if !fresh {
+		return nil, nil
+	}
+	l.fresh++
+	return []fedclient.Peer{l.peer}, nil
+}
+
+// A source naming a peer the kept view lacks reads the peers again before it is
+// unknown_peer: a peer added a moment ago answers at once.
+func TestANamedPeerMissingFromTheKeptViewIsReadAgain(t *testing.T) {
+	lag := &laggingPeers{peer: &listingPeer{name: "lab"}}
+	h, token := peersAPI(t, lag)
+	status := func(src string) int {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/tasks?source="+src, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := status("federated:lab"); got != http.StatusOK || lag.fresh != 1 {
+		t.Errorf("a peer only a fresh read has: %d after %d fresh reads, want 200 after 1", got, lag.fresh)
+	}
+	if got := status("federated:nobody"); got != http.StatusNotFound || lag.fresh != 2 {
+		t.Errorf("a peer no read has: %d after %d fresh reads, want 404 after 2", got, lag.fresh)
+	}
+	if got := status("all"); got != http.StatusOK || lag.fresh != 2 {
+		t.Errorf("source=all: %d, %d fresh reads; want 200 and no fresh read", got, lag.fresh)
+	}
+}

@@ -228,10 +228,16 @@ func (c *Cache) fetch(ctx context.Context, k key, call func(context.Context) (en
 	return e, err
 }
 
-// weigh estimates an entry's bytes: its rows as JSON, its key, and some overhead.
+// weigh is an entry's bytes: the answer as the peer sent it (fedclient's Size: the
+// rows are not encoded again to weigh them), its key, and some overhead. An answer
+// of no known size (a stage that made it up) counts rowGuess bytes a row.
 func weigh(k key, e entry) uint32 {
-	b, _ := json.Marshal(e.list.Items)
-	s, _ := json.Marshal(e.search.Items)
-	n := len(b) + len(s) + len(e.list.NextCursor) + len(k.peer) + len(k.rest) + 256
+	n := e.list.Size + e.search.Size
+	if n == 0 {
+		n = rowGuess * (len(e.list.Items) + len(e.search.Items))
+	}
+	n += len(e.list.NextCursor) + len(k.peer) + len(k.rest) + 256
 	return uint32(min(n, 1<<31))
 }
+
+const rowGuess = 512

@@ -376,6 +376,33 @@ func TestEntriesAreBoundedInBytes(t *testing.T) {
 	}
 }
 
+// sizedPeer answers a page the size a peer's bytes said.
+type sizedPeer struct {
+	fakePeer
+	size int
+}
+
+func (p *sizedPeer) List(context.Context, string, api.FedListRequest) (fedclient.ListResult, error) {
+	return fedclient.ListResult{Items: []api.Item{api.Task{ID: "t1"}}, Size: p.size}, nil
+}
+
+// An entry weighs what its answer weighed on the wire: a 40 KB answer fills most
+// of a 64 KiB cache, and a second one pushes the first out.
+func TestEntriesWeighTheirAnswer(t *testing.T) {
+	c := New(Config{TTL: time.Minute, MaxStaleness: time.Minute, MaxBytes: 64 << 10})
+	peer := &sizedPeer{size: 40 << 10}
+	_, _ = c.Wrap(peer, alice).List(ctx, "tasks", api.FedListRequest{Limit: 1})
+	c.entries.CleanUp()
+	if w := c.entries.WeightedSize(); w < 40<<10 || w > 41<<10 {
+		t.Errorf("weighted size %d, want the answer's 40 KiB and a little", w)
+	}
+	_, _ = c.Wrap(peer, alice).List(ctx, "tasks", api.FedListRequest{Limit: 2})
+	c.entries.CleanUp()
+	if w := c.entries.WeightedSize(); w > 64<<10 {
+		t.Errorf("weighted size %d over the bound", w)
+	}
+}
+
 // A call in flight when the peer's entries are dropped (a revocation, a 403 to
 // another request) does not refill the cache with its answer.
 func TestACallInFlightAcrossADropIsNotKept(t *testing.T) {

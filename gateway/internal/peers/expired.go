@@ -13,12 +13,21 @@ import (
 // expiredAt reports a stored certificate past its notAfter at now: the serving site
 // refuses it in the handshake, so there is no point in calling.
 func expiredAt(certPEM string, now time.Time) bool {
+	na := notAfter(certPEM)
+	return !na.IsZero() && !now.Before(na)
+}
+
+// notAfter is a stored certificate's notAfter (zero when it does not parse).
+func notAfter(certPEM string) time.Time {
 	block, _ := pem.Decode([]byte(certPEM))
 	if block == nil {
-		return false
+		return time.Time{}
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
-	return err == nil && !now.Before(cert.NotAfter)
+	if err != nil {
+		return time.Time{}
+	}
+	return cert.NotAfter
 }
 
 // unusable is a peer that cannot be called: its certificate expired (a site offline

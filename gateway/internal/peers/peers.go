@@ -99,9 +99,14 @@ func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certifi
 	return h.cert.Load(), nil
 }
 
+// Outbound is where the directory reads a user's peers: fedstore.Store.
+type Outbound interface {
+	OutboundPeers(ctx context.Context, ownerUserID string) ([]fedstore.Peer, error)
+}
+
 // Directory finds a local user's peers and keeps one client per peer.
 type Directory struct {
-	Fed  *fedstore.Store
+	Fed  Outbound
 	Keys *sealing.Keyring
 	// Audit takes the outbound row of every peer call (nil: none, in tests).
 	Audit interface{ Enqueue(audit.Entry) }
@@ -117,6 +122,8 @@ type Directory struct {
 
 	mu      sync.Mutex
 	clients map[string]cached // by peer row id
+
+	owners owners // each user's peers as last read
 }
 
 func (d *Directory) log() *slog.Logger {
@@ -141,6 +148,7 @@ func (d *Directory) Forget(c changes.Change) {
 	defer d.mu.Unlock()
 	switch c.Kind {
 	case changes.All:
+		d.owners.drop()
 		for _, c := range d.clients {
 			retire(c.client)
 		}
@@ -148,7 +156,10 @@ func (d *Directory) Forget(c changes.Change) {
 		if d.Cache != nil {
 			d.Cache.DropAll()
 		}
+	case changes.Grant:
+		d.owners.drop()
 	case changes.Peer:
+		d.owners.drop()
 		if old, ok := d.clients[c.ID]; ok {
 			retire(old.client)
 		}
@@ -170,15 +181,19 @@ func retire(c *fedclient.Client) {
 	time.AfterFunc(retireAfter, c.CloseIdleConnections)
 }
 
-// Owned returns the active outbound peers a local user owns (never another user's).
-func (d *Directory) Owned(ctx context.Context, ownerUserID string) ([]fedclient.Peer, error) {
-	rows, err := d.Fed.OutboundPeers(ctx, ownerUserID)
+// Owned returns the active outbound peers a local user owns (never another user's),
+// read at most changes.MaxAge ago and not before the last peer or grant change
+// announced (owners); fresh reads them from the database whatever is kept.
+func (d *Directory) Owned(ctx context.Context, ownerUserID string, fresh bool) ([]fedclient.Peer, error) {
+	rows, err := d.owners.get(ctx, d.Fed, ownerUserID, fresh)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]fedclient.Peer, 0, len(rows))
-	for _, row := range rows {
-		if expiredAt(row.CertPEM, time.Now()) {
+	now := time.Now()
+	for _, o := range rows {
+		row := o.Peer
+		if !o.notAfter.IsZero() && !now.Before(o.notAfter) {
 			out = append(out, audited{Peer: unusable{name: row.Name, code: api.CodeCertificateExpired}, row: row, log: d.Audit})
 			continue
 		}
