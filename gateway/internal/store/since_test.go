@@ -53,7 +53,7 @@ func TestUpdatedSinceArms(t *testing.T) {
 		t.Fatalf("sinceArms: got %v, want [own: few, team: many]", few)
 	}
 	plan := explain(t, s, resources[api.ResourceTasks], personal, anne, team, since, few)
-	for _, want := range []string{"tasks_owner_updated", "tasks_team_time"} {
+	for _, want := range []string{"tasks_personal_updated", "tasks_team_time"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan does not use %s:\n%s", want, plan)
 		}
