@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/admin"
 )
 
 // run executes the command tree with args and returns stdout and the error.
@@ -250,6 +254,47 @@ func TestEnrollDemoErrorsBeforeTheDatabase(t *testing.T) {
 				t.Fatalf("%v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+type fakeOfferer struct {
+	url string
+	err error
+}
+
+func (f fakeOfferer) Offer(context.Context, admin.GrantRequest) (admin.Offered, string, error) {
+	return admin.Offered{Peer: "home"}, f.url, f.err
+}
+
+// The offer writes the URL it hands out; once the grant or peer was ended, it writes
+// none and removes the one a run before left (its token is dead, or its peer
+// suspended); any other failure leaves the file alone.
+func TestOfferWritesOrRemovesTheURLFile(t *testing.T) {
+	ctx := context.Background()
+	urlFile := filepath.Join(t.TempDir(), "home-at-work.url")
+	if _, err := offer(ctx, fakeOfferer{url: "https://work.example/#t"}, admin.GrantRequest{}, urlFile); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(urlFile); string(b) != "https://work.example/#t\n" {
+		t.Fatalf("url file %q", b)
+	}
+	if _, err := offer(ctx, fakeOfferer{}, admin.GrantRequest{}, urlFile); err != nil { // already enrolled
+		t.Fatal(err)
+	}
+	if _, err := offer(ctx, fakeOfferer{err: errors.New("database down")}, admin.GrantRequest{}, urlFile); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := os.Stat(urlFile); err != nil {
+		t.Fatalf("a failure that ended nothing removed the URL: %v", err)
+	}
+	ended := fmt.Errorf("grant g for peer home is revoked: %w", admin.ErrNothingOffered)
+	for range 2 { // the second time there is no file to remove
+		if _, err := offer(ctx, fakeOfferer{err: ended}, admin.GrantRequest{}, urlFile); !errors.Is(err, admin.ErrNothingOffered) {
+			t.Fatalf("refusal: %v", err)
+		}
+		if _, err := os.Stat(urlFile); err == nil {
+			t.Fatal("the URL of an ended grant is still there")
+		}
 	}
 }
 
