@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // CreateFile writes content to path unless a file is there already; it reports whether
@@ -87,13 +88,18 @@ func writeTemp(path string, content []byte, mode os.FileMode) (string, error) {
 	return tmp.Name(), nil
 }
 
-// syncDir makes a new name in dir durable.
+// syncDir makes a new name in dir durable. A file system that cannot sync a folder
+// (some network and FUSE mounts answer EINVAL or ENOTSUP) is not an error: the file
+// itself was synced, and there is nothing more to ask of it.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	err = d.Sync()
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		err = nil
+	}
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
