@@ -62,6 +62,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		// Home reaches every serving site through a Toxiproxy link, at no latency,
 		// so that any spec can slow or cut it (SPEC §6a).
 		Links: true,
+		// The M2/M3/M6 specs mint tokens at BrokenProvisioner (no OIDs) to prove
+		// gateways refuse what it issues.
+		TestProvisioner: true,
 		// Limits no parallel spec trips (SPEC §6a); specs of the limits make grants
 		// and gateways of their own.
 		// Fresh cache hits off (SPEC §6a): a spec sees the peer's rows as they are now;

@@ -435,14 +435,19 @@ func TestComposeLinkProxyForwardsOnlyFederation(t *testing.T) {
 	if err != nil || u.Scheme != "https" || u.Host != proxies[0].Listen {
 		t.Errorf("work's federation.public_url %q, want https://%s", work["GATEWAY_FEDERATION_PUBLIC_URL"], proxies[0].Listen)
 	}
+	// The proxy's API (toxics: latency, cuts) answers on the container's loopback only,
+	// where its healthcheck asks: no other container of the site can cut the link.
 	var apiHost string
 	for _, a := range proxy.Command {
 		if v, ok := strings.CutPrefix(a, "-host="); ok {
 			apiHost = v
 		}
 	}
-	if cfg := proxy.Networks["work"]; apiHost == "" || cfg == nil || !slices.Contains(cfg.Aliases, apiHost) {
-		t.Errorf("the proxy's API host %q is not its alias on the work network", apiHost)
+	if apiHost != "127.0.0.1" {
+		t.Errorf("the proxy's API listens on %q, want 127.0.0.1 (its own loopback)", apiHost)
+	}
+	if !slices.Contains(proxy.HealthCheck.Test, "--host=http://127.0.0.1:8474") {
+		t.Errorf("the proxy's healthcheck %v does not ask its loopback API", proxy.HealthCheck.Test)
 	}
 	// The mounted file is the one this test read.
 	if !slices.ContainsFunc(proxy.Volumes, func(v types.ServiceVolumeConfig) bool {
@@ -562,6 +567,48 @@ func TestComposePrivileges(t *testing.T) {
 		}
 		if s.User == "0:0" && !isOneShot(name) {
 			t.Errorf("%s runs as root and is not a one-shot", name)
+		}
+	}
+}
+
+// The CA keys' password lives in a volume of its own, mounted by the CA's init (which
+// makes it) and step-ca (which reads it) only: not in the CA's folder (SETUP: back up
+// STEPPATH, keep the password elsewhere), and never where a gateway could read it.
+func TestComposeCAPasswordApartFromTheCA(t *testing.T) {
+	p := load(t, nil)
+	for _, site := range sites {
+		vol := site + "-ca-auth"
+		if _, ok := p.Volumes[vol]; !ok {
+			t.Errorf("no volume %s", vol)
+		}
+		var mountedBy []string
+		for name, s := range p.Services {
+			for _, v := range s.Volumes {
+				if v.Source == vol {
+					mountedBy = append(mountedBy, name)
+					if name == site+"-ca" && !v.ReadOnly {
+						t.Errorf("%s mounts %s read-write", name, vol)
+					}
+				}
+			}
+		}
+		sort.Strings(mountedBy)
+		if want := []string{site + "-ca", site + "-ca-init"}; !slices.Equal(mountedBy, want) {
+			t.Errorf("%s mounted by %v, want %v", vol, mountedBy, want)
+		}
+		initCmd := service(t, p, site+"-ca-init").Command
+		passFile, stepPath := flag(initCmd, "password-file"), flag(initCmd, "steppath")
+		if passFile == "" || strings.HasPrefix(passFile, stepPath+"/") {
+			t.Errorf("%s-ca-init --password-file %q: want a file outside --steppath %s", site, passFile, stepPath)
+		}
+		ca := service(t, p, site+"-ca")
+		if i := slices.Index(ca.Command, "--password-file"); i < 0 || i+1 >= len(ca.Command) || ca.Command[i+1] != passFile {
+			t.Errorf("%s-ca serves with %v, want --password-file %s", site, ca.Command, passFile)
+		}
+		if !slices.ContainsFunc(ca.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Source == vol && strings.HasPrefix(passFile, v.Target+"/")
+		}) {
+			t.Errorf("%s-ca does not mount %s where the password file is", site, vol)
 		}
 	}
 }

@@ -118,18 +118,19 @@ func (o CAOptions) url() string {
 // InitCA writes a standalone step-ca into o.StepPath: a root and an intermediate (P-256,
 // ten years, keys encrypted with o.CAPassword), the JWK provisioners with their
 // templates and claims (provisioners), the CRL settings, ca.json and defaults.json.
-// When ca.json exists the CA is kept as it is (Created false): ca.json is written
-// last, so its presence means a complete CA, and a run cut short is redone whole.
+// When ca.json exists the CA is kept (Created false), once checked against o (keepCA):
+// ca.json is written last, so its presence means a complete CA, and a run cut short
+// is redone whole.
 func InitCA(o CAOptions) (CAResult, error) {
 	if err := o.check(); err != nil {
 		return CAResult{}, err
 	}
 	p := func(rel string) string { return filepath.Join(o.StepPath, filepath.FromSlash(rel)) }
 	res := CAResult{StepPath: o.StepPath, Config: p(ConfigFile), Root: p(RootFile), URL: o.url()}
-	if _, err := os.Stat(res.Config); err == nil {
-		return existingCA(res)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if kept, err := CAExists(o.StepPath); err != nil {
 		return res, err
+	} else if kept {
+		return keepCA(o, p, res)
 	}
 	for _, d := range []string{"config", "certs", "secrets", templatesDir} {
 		if err := os.MkdirAll(p(d), 0o700); err != nil {
@@ -140,7 +141,7 @@ func InitCA(o CAOptions) (CAResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := writeTemplates(p(templatesDir)); err != nil {
+	if err := writeTemplates(p(templatesDir), o.WithTestProvisioner); err != nil {
 		return res, err
 	}
 	provs, err := provisioners(o, p(templatesDir))
@@ -162,24 +163,118 @@ func InitCA(o CAOptions) (CAResult, error) {
 	return res, nil
 }
 
-// existingCA describes the CA already in res.StepPath from its files.
-func existingCA(res CAResult) (CAResult, error) {
+// CAExists reports whether stepPath holds a CA (its ca.json), which InitCA keeps.
+func CAExists(stepPath string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(stepPath, filepath.FromSlash(ConfigFile)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// keepCA checks the CA already in o.StepPath before keeping it: its intermediate's key
+// opens with o.CAPassword (else step-ca would not start) and is the certificate's, the
+// federation and listener provisioners' keys open with o.ProvisionerPassword (else no
+// gateway could enroll anyone), and it holds the test provisioner only when o asks for
+// one (it issues client certificates without the OIDs). The templates are code, not
+// state: they are written again, so a kept CA serves this release's.
+func keepCA(o CAOptions, p func(string) string, res CAResult) (CAResult, error) {
 	var cfg struct {
+		Crt       string `json:"crt"`
+		Key       string `json:"key"`
 		Authority struct {
 			Provisioners []struct {
-				Name string `json:"name"`
+				Name         string          `json:"name"`
+				Key          json.RawMessage `json:"key"`
+				EncryptedKey string          `json:"encryptedKey"`
 			} `json:"provisioners"`
 		} `json:"authority"`
 	}
 	if err := readJSON(res.Config, &cfg); err != nil {
 		return res, err
 	}
-	for _, pr := range cfg.Authority.Provisioners {
+	refuse := func(format string, args ...any) (CAResult, error) {
+		return res, fmt.Errorf("kept CA in %s: "+format, append([]any{o.StepPath}, args...)...)
+	}
+	found := map[string]int{}
+	for i, pr := range cfg.Authority.Provisioners {
 		res.Provisioners = append(res.Provisioners, pr.Name)
+		found[pr.Name] = i
+	}
+	if _, ok := found[TestProvisioner]; ok && !o.WithTestProvisioner {
+		return refuse("it holds the test-only provisioner %q, which issues client certificates without the grant OIDs: remove it from %s, or move the CA away to make a new one", TestProvisioner, res.Config)
+	}
+	if cfg.Key == "" || cfg.Crt == "" {
+		return refuse("%s names no intermediate certificate or key (crt, key)", res.Config)
+	}
+	if err := checkCAKey(cfg.Crt, cfg.Key, o.CAPassword); err != nil {
+		return refuse("%v: give the CA password it was made with (step-ca's --password-file), or move the CA away to make a new one", err)
+	}
+	for _, name := range []string{FederationProvisioner, ListenerProvisioner} {
+		i, ok := found[name]
+		if !ok {
+			return refuse("no %q provisioner in %s: move the CA away to make a new one, or add it (docs/SETUP.md)", name, res.Config)
+		}
+		pr := cfg.Authority.Provisioners[i]
+		if err := checkJWK(pr.Key, pr.EncryptedKey, o.ProvisionerPassword); err != nil {
+			return refuse("the %q provisioner's key: %v: give the provisioner password it was made with (the gateway's ca.provisioner_password_file), or move the CA away to make a new one", name, err)
+		}
+	}
+	if err := os.MkdirAll(p(templatesDir), 0o700); err != nil {
+		return res, err
+	}
+	if err := writeTemplates(p(templatesDir), o.WithTestProvisioner); err != nil {
+		return res, err
 	}
 	var err error
 	res.Fingerprint, err = Fingerprint(res.Root)
 	return res, err
+}
+
+// checkCAKey opens the intermediate's key with password and checks it is the
+// certificate's.
+func checkCAKey(certPath, keyPath string, password []byte) error {
+	key, err := pemutil.Read(keyPath, pemutil.WithPassword(password))
+	if err != nil {
+		return fmt.Errorf("the intermediate's key %s does not open with the CA password", keyPath)
+	}
+	certs, err := pemutil.ReadCertificateBundle(certPath)
+	if err != nil {
+		return err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok || len(certs) == 0 {
+		return fmt.Errorf("%s holds no private key", keyPath)
+	}
+	if pub, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(signer.Public()) {
+		return fmt.Errorf("the intermediate's key %s is not the key of its certificate %s", keyPath, certPath)
+	}
+	return nil
+}
+
+// checkJWK decrypts a provisioner's encryptedKey with password, as caclient does, and
+// checks it is the private half of the provisioner's public key.
+func checkJWK(pubJSON json.RawMessage, encrypted string, password []byte) error {
+	jwe, err := jose.ParseEncryptedCompact(encrypted, []jose.KeyAlgorithm{jose.PBES2_HS256_A128KW}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return errors.New("no encrypted key of ours (a PBES2 JWE)")
+	}
+	plain, err := jwe.Decrypt(password)
+	if err != nil {
+		return errors.New("it does not open with the provisioner password")
+	}
+	var priv, pub jose.JSONWebKey
+	if err := priv.UnmarshalJSON(plain); err != nil || priv.IsPublic() {
+		return errors.New("it holds no private key")
+	}
+	if err := pub.UnmarshalJSON(pubJSON); err != nil {
+		return errors.New("no public key")
+	}
+	pk, ok := priv.Public().Key.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pk.Equal(pub.Key) {
+		return errors.New("it is not the private half of the provisioner's public key")
+	}
+	return nil
 }
 
 // caConfig is ca.json, with the fields `step ca init` writes for a standalone CA.
@@ -262,8 +357,16 @@ func newCACert(subject pkix.Name, now time.Time, maxPathLen int, parent *x509.Ce
 	return key, der, err
 }
 
-func writeTemplates(dir string) error {
-	for _, name := range []string{templateFederation, templateListener, templateTestNoOIDs} {
+// writeTemplates writes the provisioners' templates, replacing what is there: the test
+// provisioner's only when it is asked for (and a stale one goes).
+func writeTemplates(dir string, withTest bool) error {
+	names := []string{templateFederation, templateListener}
+	if withTest {
+		names = append(names, templateTestNoOIDs)
+	} else if err := os.Remove(filepath.Join(dir, templateTestNoOIDs)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, name := range names {
 		b, err := caTemplates.ReadFile("templates/" + name)
 		if err != nil {
 			return err

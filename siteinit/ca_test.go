@@ -157,7 +157,7 @@ func TestInitCAKeepsAnExistingCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(first.Config)
-	o.WithTestProvisioner = true // a different wish changes nothing either
+	o.WithTestProvisioner = true // asking for the test provisioner adds none to a kept CA
 	again, err := InitCA(o)
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +196,171 @@ func TestInitCATestProvisioner(t *testing.T) {
 	}
 	if strings.Join(res.Provisioners, ",") != "federation,gateway,federation-no-oids" {
 		t.Errorf("provisioners %v", res.Provisioners)
+	}
+	if _, err := os.Stat(filepath.Join(o.StepPath, templatesDir, templateTestNoOIDs)); err != nil {
+		t.Errorf("no test template: %v", err)
+	}
+	// Kept with the option: fine.
+	if again, err := InitCA(o); err != nil || again.Created {
+		t.Fatalf("kept with the test option: %+v %v", again, err)
+	}
+}
+
+func TestInitCAWritesTheTestTemplateOnlyWhenAsked(t *testing.T) {
+	o := testOptions(t)
+	if _, err := InitCA(o); err != nil {
+		t.Fatal(err)
+	}
+	noOIDs := filepath.Join(o.StepPath, templatesDir, templateTestNoOIDs)
+	if _, err := os.Stat(noOIDs); err == nil {
+		t.Fatal("the test template is there without the test option")
+	}
+	// A stale one (an older release wrote it always) goes on the next run.
+	if err := os.WriteFile(noOIDs, []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InitCA(o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(noOIDs); err == nil {
+		t.Error("a kept CA keeps a stale test template")
+	}
+}
+
+// The templates are code: a kept CA gets this release's, whatever its folder holds.
+func TestInitCARewritesTheTemplatesOfAKeptCA(t *testing.T) {
+	o := testOptions(t)
+	if _, err := InitCA(o); err != nil {
+		t.Fatal(err)
+	}
+	fed := filepath.Join(o.StepPath, templatesDir, templateFederation)
+	want, _ := os.ReadFile(fed)
+	if err := os.WriteFile(fed, []byte(`{"subject": {{ toJson .Subject }}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(o.StepPath, templatesDir, templateListener)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InitCA(o); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{templateFederation, templateListener} {
+		got, err := os.ReadFile(filepath.Join(o.StepPath, templatesDir, name))
+		embedded, _ := caTemplates.ReadFile("templates/" + name)
+		if err != nil || string(got) != string(embedded) {
+			t.Errorf("%s not rewritten: %v", name, err)
+		}
+	}
+	if b, _ := os.ReadFile(fed); string(b) != string(want) {
+		t.Error("the federation template differs from the first run's")
+	}
+}
+
+// editCA rewrites the kept CA's ca.json with edit applied to its JSON.
+func editCA(t *testing.T, o CAOptions, edit func(cfg map[string]any)) {
+	t.Helper()
+	path := filepath.Join(o.StepPath, ConfigFile)
+	var cfg map[string]any
+	if err := readJSON(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	edit(cfg)
+	if err := writeJSON(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func provisionerList(cfg map[string]any) []any {
+	return cfg["authority"].(map[string]any)["provisioners"].([]any)
+}
+
+// A kept CA must open with the passwords given and hold only the provisioners asked
+// for; each check, broken once, refuses and writes nothing.
+func TestInitCARefusesAKeptCAThatDoesNotMatch(t *testing.T) {
+	for name, tc := range map[string]struct {
+		break_ func(t *testing.T, o *CAOptions)
+		want   string
+	}{
+		"wrong CA password": {func(t *testing.T, o *CAOptions) { o.CAPassword = []byte("other") }, "does not open with the CA password"},
+		"wrong provisioner password": {func(t *testing.T, o *CAOptions) { o.ProvisionerPassword = []byte("other") },
+			`"federation" provisioner's key: it does not open with the provisioner password`},
+		"test provisioner without the option": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) {
+				provs := provisionerList(cfg)
+				test := map[string]any{}
+				for k, v := range provs[0].(map[string]any) {
+					test[k] = v
+				}
+				test["name"] = TestProvisioner
+				cfg["authority"].(map[string]any)["provisioners"] = append(provs, test)
+			})
+		}, "test-only provisioner"},
+		"no federation provisioner": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) { provisionerList(cfg)[0].(map[string]any)["name"] = "other" })
+		}, `no "federation" provisioner`},
+		"no listener provisioner": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) {
+				cfg["authority"].(map[string]any)["provisioners"] = provisionerList(cfg)[:1]
+			})
+		}, `no "gateway" provisioner`},
+		"provisioner key swapped": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) {
+				provs := provisionerList(cfg)
+				provs[0].(map[string]any)["key"] = provs[1].(map[string]any)["key"]
+			})
+		}, "not the private half"},
+		"provisioner key not a JWE": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) { provisionerList(cfg)[1].(map[string]any)["encryptedKey"] = "plain" })
+		}, `"gateway" provisioner's key: no encrypted key`},
+		"intermediate key not the certificate's": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) { cfg["key"] = filepath.Join(o.StepPath, RootKeyFile) })
+		}, "is not the key of its certificate"},
+		"no intermediate in ca.json": {func(t *testing.T, o *CAOptions) {
+			editCA(t, *o, func(cfg map[string]any) { delete(cfg, "crt") })
+		}, "names no intermediate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := testOptions(t)
+			if _, err := InitCA(o); err != nil {
+				t.Fatal(err)
+			}
+			fed := filepath.Join(o.StepPath, templatesDir, templateFederation)
+			if err := os.WriteFile(fed, []byte("edited"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.break_(t, &o)
+			before, _ := os.ReadFile(filepath.Join(o.StepPath, ConfigFile))
+			res, err := InitCA(o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || res.Created {
+				t.Fatalf("kept: %+v, %v (want %q)", res, err, tc.want)
+			}
+			for _, secret := range []string{"ca-pass", "prov-pass", "other"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error quotes a password: %v", err)
+				}
+			}
+			if !strings.Contains(err.Error(), "move the CA away") && !strings.Contains(err.Error(), "names no intermediate") {
+				t.Errorf("the error says no way out: %v", err)
+			}
+			after, _ := os.ReadFile(filepath.Join(o.StepPath, ConfigFile))
+			tpl, _ := os.ReadFile(fed)
+			if string(before) != string(after) || string(tpl) != "edited" {
+				t.Error("a refused CA was written to")
+			}
+		})
+	}
+}
+
+func TestCAExists(t *testing.T) {
+	o := testOptions(t)
+	if kept, err := CAExists(o.StepPath); kept || err != nil {
+		t.Fatalf("before: %v %v", kept, err)
+	}
+	if _, err := InitCA(o); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := CAExists(o.StepPath); !kept || err != nil {
+		t.Fatalf("after: %v %v", kept, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,41 +29,34 @@ type SecretsOptions struct {
 }
 
 // SecretsResult names the files (never their content): Created were written now, Kept
-// were there already and left alone.
+// were there already and left alone, Derived are rebuilt from the others on every run
+// (the database URL, from the kept or fresh password).
 type SecretsResult struct {
 	Dir     string   `json:"dir"`
 	Created []string `json:"created"`
 	Kept    []string `json:"kept"`
+	Derived []string `json:"derived"`
 }
 
-// Files are all of the result's files, created and kept.
-func (r SecretsResult) Files() []string { return append(append([]string{}, r.Created...), r.Kept...) }
+// Files are all of the result's files, created, kept and derived.
+func (r SecretsResult) Files() []string {
+	return append(append(append([]string{}, r.Created...), r.Kept...), r.Derived...)
+}
 
 // InitSecrets writes each secret of a site that is not there yet: the provisioner
-// password, the sealing and audit keys and, with a PostgresURL, the database password
-// and the URL carrying it. It never rewrites one: a re-run keeps them all.
+// password, the sealing and audit keys and, with a PostgresURL, the database password.
+// It never rewrites one: a re-run keeps them all. The URL carrying the database
+// password is derived, not kept: it is written again on every run, so it always holds
+// the password file's password (even one made again after its file went).
 func InitSecrets(o SecretsOptions) (SecretsResult, error) {
-	res := SecretsResult{Dir: o.Dir, Created: []string{}, Kept: []string{}}
+	res := SecretsResult{Dir: o.Dir, Created: []string{}, Kept: []string{}, Derived: []string{}}
 	if o.Dir == "" {
 		return res, errors.New("no secrets folder: say where the secrets go")
 	}
 	if (o.PostgresURL == "") != (o.PostgresPasswordFile == "") {
 		return res, errors.New("the database URL and its password file go together: give both or neither")
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return res, err
-	}
-	type secret struct {
-		path    string
-		content func() ([]byte, error)
-		mode    os.FileMode
-	}
-	fresh := func(f func() []byte) func() ([]byte, error) { return func() ([]byte, error) { return f(), nil } }
-	list := []secret{
-		{filepath.Join(o.Dir, ProvisionerPasswordFile), fresh(NewPassword), 0o600},
-		{filepath.Join(o.Dir, SealingKeyFile), fresh(NewKeyLine), 0o600},
-		{filepath.Join(o.Dir, AuditKeyFile), fresh(NewKeyLine), 0o600},
-	}
+	var dbURL *url.URL
 	if o.PostgresURL != "" {
 		u, err := url.Parse(o.PostgresURL)
 		if err != nil || u.Host == "" || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -71,23 +65,29 @@ func InitSecrets(o SecretsOptions) (SecretsResult, error) {
 		if _, has := u.User.Password(); has {
 			return res, errors.New("database URL: leave the password out; it is made and kept in the password file")
 		}
-		list = append(list,
-			// Readable by others: the database image's init reads it as its own user,
-			// whose uid differs between images. Its volume is mounted by the database
-			// and this one-shot only.
-			secret{o.PostgresPasswordFile, fresh(NewPassword), 0o644},
-			secret{filepath.Join(o.Dir, PostgresURLFile), func() ([]byte, error) { return urlWithPassword(u, o.PostgresPasswordFile) }, 0o600})
+		dbURL = u
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return res, err
+	}
+	type secret struct {
+		path    string
+		content func() []byte
+		mode    os.FileMode
+	}
+	list := []secret{
+		{filepath.Join(o.Dir, ProvisionerPasswordFile), NewPassword, 0o600},
+		{filepath.Join(o.Dir, SealingKeyFile), NewKeyLine, 0o600},
+		{filepath.Join(o.Dir, AuditKeyFile), NewKeyLine, 0o600},
+	}
+	if dbURL != nil {
+		// Readable by others: the database image's init reads it as its own user,
+		// whose uid differs between images. Its volume is mounted by the database
+		// and this one-shot only.
+		list = append(list, secret{o.PostgresPasswordFile, NewPassword, 0o644})
 	}
 	for _, s := range list {
-		if _, err := os.Stat(s.path); err == nil {
-			res.Kept = append(res.Kept, s.path)
-			continue
-		}
-		b, err := s.content()
-		if err != nil {
-			return res, err
-		}
-		created, err := CreateFile(s.path, b, s.mode)
+		created, err := CreateFile(s.path, s.content(), s.mode)
 		if err != nil {
 			return res, fmt.Errorf("write %s: %w", s.path, err)
 		}
@@ -97,7 +97,35 @@ func InitSecrets(o SecretsOptions) (SecretsResult, error) {
 			res.Kept = append(res.Kept, s.path)
 		}
 	}
+	if dbURL != nil {
+		path := filepath.Join(o.Dir, PostgresURLFile)
+		b, err := urlWithPassword(dbURL, o.PostgresPasswordFile)
+		if err != nil {
+			return res, err
+		}
+		if err := WriteFile(path, b, 0o600); err != nil {
+			return res, fmt.Errorf("write %s: %w", path, err)
+		}
+		res.Derived = append(res.Derived, path)
+	}
 	return res, nil
+}
+
+// EnsurePassword returns the password in path (its first line), making the file first
+// when it is absent, unless kept says that what the password opens is there already
+// (a CA's keys, say): a fresh password would not open them, so it refuses instead.
+func EnsurePassword(path string, kept bool) ([]byte, error) {
+	if kept {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s does not exist, but what its password opens is kept: put back the password file it was made with (a new password would not open it), or move the old files away to start afresh", path)
+		}
+	} else if _, err := CreateFile(path, NewPassword(), 0o600); err != nil {
+		return nil, err
+	}
+	if _, err := keptFile(path); err != nil {
+		return nil, err
+	}
+	return ReadPassword(path)
 }
 
 // urlWithPassword is u with the password of passwordFile (its first line).

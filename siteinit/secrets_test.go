@@ -16,11 +16,11 @@ func TestInitSecretsWritesEachOnceAndKeepsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first.Created) != 5 || len(first.Kept) != 0 {
+	if len(first.Created) != 4 || len(first.Kept) != 0 || len(first.Derived) != 1 {
 		t.Fatalf("first run %+v", first)
 	}
 	contents := map[string]string{}
-	for _, f := range first.Created {
+	for _, f := range first.Files() {
 		b, _ := os.ReadFile(f)
 		contents[f] = string(b)
 	}
@@ -42,7 +42,7 @@ func TestInitSecretsWritesEachOnceAndKeepsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(again.Created) != 0 || len(again.Kept) != 5 {
+	if len(again.Created) != 0 || len(again.Kept) != 4 || len(again.Derived) != 1 {
 		t.Fatalf("second run %+v", again)
 	}
 	for f, c := range contents {
@@ -65,6 +65,78 @@ func TestInitSecretsRebuildsTheURLFromTheKeptPassword(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, PostgresURLFile))
 	if !strings.Contains(string(b), ":kept-pass@") || len(res.Kept) != 1 {
 		t.Errorf("url %q, result %+v", b, res)
+	}
+}
+
+// The URL is derived: when its password file went and was made again, the URL follows
+// (a kept URL would carry the old password and the gateway could not log in).
+func TestInitSecretsRewritesTheURLWhenThePasswordIsNew(t *testing.T) {
+	dir := t.TempDir()
+	o := SecretsOptions{Dir: dir, PostgresURL: "postgres://mosaic@db/mosaic", PostgresPasswordFile: filepath.Join(dir, "pg.pass")}
+	if _, err := InitSecrets(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(o.PostgresPasswordFile); err != nil {
+		t.Fatal(err)
+	}
+	res, err := InitSecrets(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := ReadPassword(o.PostgresPasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, PostgresURLFile))
+	if !strings.Contains(string(b), ":"+string(pass)+"@") || len(res.Derived) != 1 || len(res.Created) != 1 {
+		t.Errorf("the URL does not carry the new password; result %+v", res)
+	}
+}
+
+// A secret that is a symbolic link is refused, not kept (the key would be the link's
+// target, which whoever made the link chose).
+func TestInitSecretsRefusesASymlinkedSecret(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "chosen")
+	if err := os.WriteFile(target, []byte("attacker's key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, SealingKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InitSecrets(SecretsOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("a symlinked sealing key: %v", err)
+	}
+}
+
+func TestEnsurePassword(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ca.pass")
+	// What it opens is kept but the file went: refuse, and write nothing.
+	if _, err := EnsurePassword(path, true); err == nil || !strings.Contains(err.Error(), "put back") {
+		t.Fatalf("a kept CA without its password file: %v", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		t.Fatal("wrote a fresh password for a kept CA")
+	}
+	made, err := EnsurePassword(path, false)
+	if err != nil || len(made) != 48 {
+		t.Fatalf("fresh: %q %v", made, err)
+	}
+	for _, kept := range []bool{false, true} {
+		again, err := EnsurePassword(path, kept)
+		if err != nil || string(again) != string(made) {
+			t.Fatalf("kept %v: %q %v", kept, again, err)
+		}
+	}
+	link := filepath.Join(dir, "link.pass")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, kept := range []bool{false, true} {
+		if _, err := EnsurePassword(link, kept); err == nil {
+			t.Errorf("kept %v: read a password through a symbolic link", kept)
+		}
 	}
 }
 

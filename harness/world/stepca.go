@@ -1,7 +1,6 @@
 package world
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,8 @@ import (
 const (
 	FederationProvisioner = siteinit.FederationProvisioner
 	ListenerProvisioner   = siteinit.ListenerProvisioner
-	// BrokenProvisioner issues client certificates WITHOUT the OIDs: test only.
+	// BrokenProvisioner issues client certificates WITHOUT the OIDs: test only, in a
+	// world booted with Options.TestProvisioner.
 	BrokenProvisioner = siteinit.TestProvisioner
 )
 
@@ -23,27 +23,38 @@ const (
 const CAPasswordFile = SecretsDir + "/ca.pass"
 
 // InitCA writes the site's CA into CADir with siteinit (the recipe the gateway's own
-// `ca init` follows, test provisioner included) listening on address, whose host is
-// also its DNS name. It returns the CA's handle without a service; the backend serves it.
+// `ca init` follows; the test provisioner only with Options.TestProvisioner) listening
+// on address, whose host is also its DNS name. A CA already in CADir is kept, with the
+// passwords it was made with: they are made only for a new CA, and a kept CA whose
+// password file went is an error, not a fresh password its keys would not open with.
+// It returns the CA's handle without a service; the backend serves it.
 func (s *Site) InitCA(address string) (*CA, string, error) {
 	ca := &CA{
 		StepPath:                s.Path(CADir),
 		RootPath:                s.Path(CARootFile),
 		ProvisionerPasswordFile: s.Path(ProvisionerPasswordFile),
 	}
-	caPass, provPass := siteinit.NewPassword(), siteinit.NewPassword()
-	for f, pass := range map[string][]byte{s.Path(CAPasswordFile): caPass, ca.ProvisionerPasswordFile: provPass} {
-		if err := writeSecret(f, string(pass)); err != nil {
-			return nil, "", err
+	kept, err := siteinit.CAExists(ca.StepPath)
+	if err != nil {
+		return nil, "", err
+	}
+	var caPass, provPass []byte
+	for _, f := range []struct {
+		path string
+		pass *[]byte
+	}{{s.Path(CAPasswordFile), &caPass}, {ca.ProvisionerPasswordFile, &provPass}} {
+		if *f.pass, err = siteinit.EnsurePassword(f.path, kept); err != nil {
+			return nil, "", fmt.Errorf("site %s: CA init: %w", s.Name, err)
 		}
 	}
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, "", err
 	}
+	withTest := s.world != nil && s.world.opts.TestProvisioner
 	res, err := siteinit.InitCA(siteinit.CAOptions{StepPath: ca.StepPath, Name: "Mosaic " + s.Name + " CA",
 		DNSNames: []string{host}, Address: address, URL: "https://" + address,
-		CAPassword: bytes.TrimSpace(caPass), ProvisionerPassword: bytes.TrimSpace(provPass), WithTestProvisioner: true})
+		CAPassword: caPass, ProvisionerPassword: provPass, WithTestProvisioner: withTest})
 	if err != nil {
 		return nil, "", fmt.Errorf("site %s: CA init: %w", s.Name, err)
 	}

@@ -48,6 +48,10 @@ type Options struct {
 	// (SPEC §6a; link.go), each with WANLatency each way.
 	Links      bool
 	WANLatency time.Duration
+	// TestProvisioner gives every site's CA BrokenProvisioner, which issues client
+	// certificates without the OIDs: for the acceptance specs that prove a gateway
+	// refuses them, never for a world someone uses (`harness up`).
+	TestProvisioner bool
 }
 
 // World is a booted set of sites.

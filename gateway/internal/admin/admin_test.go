@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,8 @@ func (f *fakeFed) AddOutboundPeer(_ context.Context, p fedstore.Peer) error {
 }
 
 func (f *fakeFed) CreateGrant(_ context.Context, peerID, subject string, sc scope.Scope, expiresAt time.Time, rate string) (fedstore.Grant, error) {
-	g := fedstore.Grant{ID: uuid.NewString(), PeerID: peerID, SubjectUserID: subject, Scope: sc, Status: "pending", ExpiresAt: expiresAt, RateLimit: rate}
+	g := fedstore.Grant{ID: uuid.NewString(), PeerID: peerID, SubjectUserID: subject, Scope: sc, Status: "pending", ExpiresAt: expiresAt, RateLimit: rate,
+		CreatedAt: time.Now().Add(time.Duration(len(f.grants)) * time.Microsecond)} // strictly newer than the last
 	f.grants[g.ID] = g
 	return g, nil
 }
@@ -99,6 +101,8 @@ func (f *fakeFed) Grants(context.Context) ([]fedstore.Grant, error) {
 		}
 		out = append(out, g)
 	}
+	// Newest first, as the store lists them.
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
 	return out, nil
 }
 
@@ -322,8 +326,8 @@ func TestRevokeGrant(t *testing.T) {
 
 // fakeEnroller issues a self-signed certificate for the CSR's key.
 type fakeEnroller struct {
-	fetchErr error
-	grantID  string
+	fetchErr, enrollErr error
+	grantID             string
 }
 
 func (e fakeEnroller) FetchRoot(context.Context, enrollment.Invitation) (*x509.Certificate, error) {
@@ -334,6 +338,9 @@ func (e fakeEnroller) FetchRoot(context.Context, enrollment.Invitation) (*x509.C
 }
 
 func (e fakeEnroller) Enroll(context.Context, enrollment.Invitation, *x509.Certificate) (*fedclient.Enrolled, error) {
+	if e.enrollErr != nil {
+		return nil, e.enrollErr
+	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cert := selfSigned(key)
 	return &fedclient.Enrolled{Key: key, Cert: cert, GrantID: e.grantID,

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -30,7 +32,7 @@ func offerCmd(g *globals) *cobra.Command {
 	var scopeFile, urlFile string
 	var asJSON bool
 	c := &cobra.Command{Use: "offer --peer NAME --subject-user EMAIL --scope FILE --url-file FILE",
-		Short: "Register the peer and grant it the subject user once; write a fresh enrollment URL while the grant is pending",
+		Short: "Register the peer and grant it the subject user once; write a fresh enrollment URL while the grant is pending; refuse once the grant or peer was ended",
 		Args:  cobra.NoArgs,
 		// Before the database: a missing volume says so without a connection.
 		PreRunE: func(*cobra.Command, []string) error {
@@ -45,14 +47,9 @@ func offerCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--scope: %w", err)
 			}
 			req.Scope = b
-			res, url, err := a.Offer(ctx, req)
+			res, err := offer(ctx, a, req, urlFile)
 			if err != nil {
 				return err
-			}
-			if url != "" {
-				if err := siteinit.WriteFile(urlFile, []byte(url+"\n"), 0o600); err != nil {
-					return fmt.Errorf("--url-file: %w", err)
-				}
 			}
 			return render(cmd, asJSON, res, func(w io.Writer) {
 				switch res.Action {
@@ -72,6 +69,32 @@ func offerCmd(g *globals) *cobra.Command {
 		must(c.MarkFlagRequired(f))
 	}
 	return c
+}
+
+// offerer is the verb offer runs (admin.Admin; a fake in tests).
+type offerer interface {
+	Offer(ctx context.Context, req admin.GrantRequest) (admin.Offered, string, error)
+}
+
+// offer runs the offer and writes the URL it hands out to urlFile. When it refuses
+// because the grant or peer was ended on purpose, the URL a run before left goes too,
+// so no one hands over a dead (or suspended) enrollment.
+func offer(ctx context.Context, a offerer, req admin.GrantRequest, urlFile string) (admin.Offered, error) {
+	res, url, err := a.Offer(ctx, req)
+	if errors.Is(err, admin.ErrNothingOffered) {
+		if rerr := os.Remove(urlFile); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return res, errors.Join(err, fmt.Errorf("--url-file: %w", rerr))
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	if url != "" {
+		if err := siteinit.WriteFile(urlFile, []byte(url+"\n"), 0o600); err != nil {
+			return res, fmt.Errorf("--url-file: %w", err)
+		}
+	}
+	return res, nil
 }
 
 func acceptCmd(g *globals) *cobra.Command {

@@ -66,6 +66,9 @@ func secretsCmd() *cobra.Command {
 				for _, f := range res.Kept {
 					fmt.Fprintf(w, "secrets: kept %s\n", f)
 				}
+				for _, f := range res.Derived {
+					fmt.Fprintf(w, "secrets: rewrote %s (derived from the kept ones)\n", f)
+				}
 			})
 		}}
 	initCmd.Flags().StringVar(&o.Dir, "dir", "", "the site's secrets folder (its parent, the volume, must exist)")
@@ -104,9 +107,15 @@ func caCmd() *cobra.Command {
 				return fmt.Errorf("--provisioner-password-file: %w (run `gateway secrets init` first)", err)
 			}
 			if caPassFile == "" {
-				caPassFile = filepath.Join(o.StepPath, "secrets", "password") // where step-ca's image looks
+				// Beside the provisioner password, never in STEPPATH: a backup of the
+				// CA's folder must not carry the password of the keys it holds.
+				caPassFile = filepath.Join(filepath.Dir(provPassFile), CAPasswordFile)
 			}
-			if o.CAPassword, err = caPassword(caPassFile); err != nil {
+			kept, err := siteinit.CAExists(o.StepPath)
+			if err != nil {
+				return err
+			}
+			if o.CAPassword, err = caPassword(caPassFile, o.StepPath, kept); err != nil {
 				return err
 			}
 			res, err := siteinit.InitCA(o)
@@ -115,6 +124,10 @@ func caCmd() *cobra.Command {
 			}
 			if uid >= 0 {
 				if err := chownTree(o.StepPath, uid, gid); err != nil {
+					return err
+				}
+				// step-ca reads it (--password-file).
+				if err := chown([]string{caPassFile}, uid, gid); err != nil {
 					return err
 				}
 			}
@@ -144,7 +157,7 @@ func caCmd() *cobra.Command {
 	f.StringVar(&o.Address, "address", ":9000", "where step-ca listens")
 	f.StringVar(&o.URL, "url", "", "how gateways reach the CA (default https://<first --dns>:<port>)")
 	f.StringVar(&provPassFile, "provisioner-password-file", "", "the provisioners' password (the gateway's ca.provisioner_password_file)")
-	f.StringVar(&caPassFile, "password-file", "", "the CA keys' password, made when absent (default <steppath>/secrets/password, step-ca's --password-file)")
+	f.StringVar(&caPassFile, "password-file", "", "the CA keys' password, made for a new CA (default "+CAPasswordFile+" beside --provisioner-password-file, never in the steppath; step-ca's --password-file)")
 	f.StringVar(&rootOut, "root-out", "", "also copy the root certificate here (the gateway's ca.root)")
 	f.StringVar(&owner, "owner", "", "UID:GID to own the CA's files (step-ca's user)")
 	jsonFlag(initCmd, &asJSON)
@@ -156,15 +169,27 @@ func caCmd() *cobra.Command {
 	return c
 }
 
-// caPassword reads the CA keys' password, making it first when the file is absent.
-func caPassword(path string) ([]byte, error) {
+// CAPasswordFile is the CA keys' password file's default name, in the folder of the
+// provisioner password.
+const CAPasswordFile = "ca.pass"
+
+// legacyCAPasswordFile is where `ca init` kept the password before it moved out of the
+// CA's folder.
+const legacyCAPasswordFile = "secrets/password"
+
+// caPassword reads the CA keys' password, making it first for a new CA; for a kept CA
+// (kept) a missing file is an error, as a fresh password would not open its keys.
+func caPassword(path, stepPath string, kept bool) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("--password-file: %w", err)
 	}
-	if _, err := siteinit.CreateFile(path, siteinit.NewPassword(), 0o600); err != nil {
-		return nil, fmt.Errorf("--password-file: %w", err)
+	pass, err := siteinit.EnsurePassword(path, kept)
+	if err != nil && kept {
+		if _, lerr := os.Lstat(filepath.Join(stepPath, filepath.FromSlash(legacyCAPasswordFile))); lerr == nil {
+			err = fmt.Errorf("%w (an older `ca init` kept it in %s: move it to %s)", err,
+				filepath.Join(stepPath, filepath.FromSlash(legacyCAPasswordFile)), path)
+		}
 	}
-	pass, err := siteinit.ReadPassword(path)
 	if err != nil {
 		return nil, fmt.Errorf("--password-file: %w", err)
 	}

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/mosaic-federation/mosaic/gateway/api"
+	"github.com/mosaic-federation/mosaic/gateway/internal/admin"
 )
 
 // run executes the command tree with args and returns stdout and the error.
@@ -35,11 +39,11 @@ func TestSecretsInitIsIdempotentAndPrintsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first struct{ Created, Kept []string }
-	if err := json.Unmarshal([]byte(out), &first); err != nil || len(first.Created) != 5 || len(first.Kept) != 0 {
+	var first struct{ Created, Kept, Derived []string }
+	if err := json.Unmarshal([]byte(out), &first); err != nil || len(first.Created) != 4 || len(first.Kept) != 0 || len(first.Derived) != 1 {
 		t.Fatalf("%s %v", out, err)
 	}
-	for _, f := range first.Created {
+	for _, f := range append(first.Created, first.Derived...) {
 		b, _ := os.ReadFile(f)
 		secret := strings.TrimSpace(string(b))
 		if i := strings.LastIndex(secret, "@"); i > 0 { // the URL: its password part
@@ -50,12 +54,12 @@ func TestSecretsInitIsIdempotentAndPrintsNoSecret(t *testing.T) {
 		}
 	}
 	out, err = run(t, args...)
-	var again struct{ Created, Kept []string }
-	if err != nil || json.Unmarshal([]byte(out), &again) != nil || len(again.Created) != 0 || len(again.Kept) != 5 {
+	var again struct{ Created, Kept, Derived []string }
+	if err != nil || json.Unmarshal([]byte(out), &again) != nil || len(again.Created) != 0 || len(again.Kept) != 4 || len(again.Derived) != 1 {
 		t.Fatalf("re-run: %s %v", out, err)
 	}
 	text, err := run(t, args[:len(args)-1]...) // without --json
-	if err != nil || strings.Count(text, "secrets: kept ") != 5 {
+	if err != nil || strings.Count(text, "secrets: kept ") != 4 || strings.Count(text, "secrets: rewrote ") != 1 || strings.Contains(text, "created") {
 		t.Fatalf("text re-run: %q %v", text, err)
 	}
 }
@@ -109,9 +113,19 @@ func TestCAInitIsIdempotent(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &first); err != nil || !first.Created || first.URL != "https://work-ca:9000" || first.RootOut != rootOut {
 		t.Fatalf("%s %v", out, err)
 	}
-	caPass, err := os.ReadFile(filepath.Join(vol, "secrets", "password"))
+	// Beside the provisioner password, not in the CA's folder (a backup of it must not
+	// carry its keys' password).
+	caPass, err := os.ReadFile(filepath.Join(gw, CAPasswordFile))
 	if err != nil || len(caPass) < 20 {
 		t.Fatalf("step-ca's password file: %v", err)
+	}
+	if err := filepath.WalkDir(vol, func(p string, _ os.DirEntry, err error) error {
+		if b, _ := os.ReadFile(p); err == nil && bytes.Contains(b, bytes.TrimSpace(caPass)) {
+			t.Errorf("%s holds the CA password", p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if strings.Contains(out, strings.TrimSpace(string(caPass))) || strings.Contains(out, "prov-pass") {
 		t.Error("the output shows a password")
@@ -123,8 +137,54 @@ func TestCAInitIsIdempotent(t *testing.T) {
 	if err != nil || !strings.Contains(text, "kept the CA already") || !strings.Contains(text, first.Fingerprint) {
 		t.Fatalf("re-run: %q %v", text, err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(vol, "secrets", "password")); !bytes.Equal(b, caPass) {
+	if b, _ := os.ReadFile(filepath.Join(gw, CAPasswordFile)); !bytes.Equal(b, caPass) {
 		t.Error("the re-run changed step-ca's password")
+	}
+}
+
+// A kept CA is never given a fresh password (its keys would not open with it), nor
+// kept with a password that does not open it.
+func TestCAInitRefusesAKeptCAWithoutItsPassword(t *testing.T) {
+	vol, gw := t.TempDir(), t.TempDir()
+	pass := filepath.Join(gw, "provisioner.pass")
+	if err := os.WriteFile(pass, []byte("prov-pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caPass := filepath.Join(gw, "elsewhere", "ca.pass")
+	args := []string{"ca", "init", "--steppath", vol, "--name", "CA", "--dns", "ca", "--provisioner-password-file", pass, "--password-file", caPass}
+	if _, err := run(t, args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(caPass, caPass+".lost"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "--password-file") || !strings.Contains(err.Error(), "put back") {
+		t.Fatalf("a kept CA without its password: %v", err)
+	}
+	if _, err := os.Lstat(caPass); err == nil {
+		t.Fatal("wrote a fresh password for a kept CA")
+	}
+	// Where an older ca init kept it: the error says to move it.
+	legacy := filepath.Join(vol, "secrets", "password")
+	if err := os.Rename(caPass+".lost", legacy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "move it to "+caPass) {
+		t.Fatalf("the legacy password file: %v", err)
+	}
+	// A password that does not open the kept CA's keys.
+	if err := os.WriteFile(caPass, []byte("not-it\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "does not open with the CA password") || strings.Contains(err.Error(), "not-it") {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if err := os.Rename(legacy, caPass); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, args...); err != nil || !strings.Contains(out, "kept the CA already") {
+		t.Fatalf("with its password back: %q %v", out, err)
 	}
 }
 
@@ -194,6 +254,47 @@ func TestEnrollDemoErrorsBeforeTheDatabase(t *testing.T) {
 				t.Fatalf("%v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+type fakeOfferer struct {
+	url string
+	err error
+}
+
+func (f fakeOfferer) Offer(context.Context, admin.GrantRequest) (admin.Offered, string, error) {
+	return admin.Offered{Peer: "home"}, f.url, f.err
+}
+
+// The offer writes the URL it hands out; once the grant or peer was ended, it writes
+// none and removes the one a run before left (its token is dead, or its peer
+// suspended); any other failure leaves the file alone.
+func TestOfferWritesOrRemovesTheURLFile(t *testing.T) {
+	ctx := context.Background()
+	urlFile := filepath.Join(t.TempDir(), "home-at-work.url")
+	if _, err := offer(ctx, fakeOfferer{url: "https://work.example/#t"}, admin.GrantRequest{}, urlFile); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(urlFile); string(b) != "https://work.example/#t\n" {
+		t.Fatalf("url file %q", b)
+	}
+	if _, err := offer(ctx, fakeOfferer{}, admin.GrantRequest{}, urlFile); err != nil { // already enrolled
+		t.Fatal(err)
+	}
+	if _, err := offer(ctx, fakeOfferer{err: errors.New("database down")}, admin.GrantRequest{}, urlFile); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := os.Stat(urlFile); err != nil {
+		t.Fatalf("a failure that ended nothing removed the URL: %v", err)
+	}
+	ended := fmt.Errorf("grant g for peer home is revoked: %w", admin.ErrNothingOffered)
+	for range 2 { // the second time there is no file to remove
+		if _, err := offer(ctx, fakeOfferer{err: ended}, admin.GrantRequest{}, urlFile); !errors.Is(err, admin.ErrNothingOffered) {
+			t.Fatalf("refusal: %v", err)
+		}
+		if _, err := os.Stat(urlFile); err == nil {
+			t.Fatal("the URL of an ended grant is still there")
+		}
 	}
 }
 

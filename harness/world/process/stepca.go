@@ -8,7 +8,8 @@ import (
 )
 
 // StartCA writes the site's CA with siteinit (world.Site.InitCA: both provisioners,
-// the test one, templates, CRL) and starts the host's step-ca on a free port.
+// the test one when the world asks for it, templates, CRL) and starts the host's
+// step-ca on a free port.
 func (b *Backend) StartCA(ctx context.Context, s *world.Site) (*world.CA, error) {
 	progs := b.programs()
 	// The address is a placeholder: SetCAAddress writes the real port before each start.
