@@ -51,15 +51,16 @@ func Announce(ctx context.Context, pool *pgxpool.Pool, c Change) error {
 }
 
 // Listen calls handle for every change until ctx ends, on a connection of its own,
-// reconnecting with backoff; after a reconnection it reports All, since changes may
-// have been missed meanwhile.
+// reconnecting with backoff. Each time LISTEN is in place (the first time too) it
+// reports All: whatever changed before, while no one listened, has been missed, and
+// only from that moment on is every change heard.
 func Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, handle func(Change)) {
 	backoff := 100 * time.Millisecond
-	for first := true; ctx.Err() == nil; first = false {
-		if !first {
+	for ctx.Err() == nil {
+		err := listenOnce(ctx, pool, handle, func() {
+			backoff = 100 * time.Millisecond
 			handle(Change{Kind: All})
-		}
-		err := listenOnce(ctx, pool, handle, func() { backoff = 100 * time.Millisecond })
+		})
 		if ctx.Err() != nil {
 			return
 		}
@@ -73,6 +74,12 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, handle fu
 	}
 }
 
+// idleCheck is how long the listener waits for a notification before it asks the
+// connection whether it is still there: a half-open connection (a NAT or firewall
+// that dropped it) would otherwise lose every notification without an error until
+// the kernel's keep-alive gives up, minutes later.
+var idleCheck = 30 * time.Second
+
 func listenOnce(ctx context.Context, pool *pgxpool.Pool, handle func(Change), connected func()) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -84,7 +91,15 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, handle func(Change), co
 	}
 	connected()
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, idleCheck)
+		n, err := conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+			err = ping(ctx, conn.Conn())
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			conn.Conn().Close(context.Background()) // not back to the pool still listening
 			return err
@@ -94,4 +109,13 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, handle func(Change), co
 			handle(c)
 		}
 	}
+}
+
+// ping asks an idle listening connection to answer within a few seconds.
+func ping(ctx context.Context, c interface {
+	Ping(context.Context) error
+}) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.Ping(pctx)
 }

@@ -45,7 +45,8 @@ type Served struct {
 // the peer's own.
 type SearchResult struct {
 	Items []api.Item
-	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	// Size is about the bytes the rows keep (their strings and a fixed part a row, not
+	// the answer's padding): what a cache entry of it weighs.
 	Size int
 	Served
 }
@@ -54,7 +55,8 @@ type SearchResult struct {
 type ListResult struct {
 	Items      []api.Item
 	NextCursor string
-	// Size is the answer's length in bytes, what a cache entry of it weighs.
+	// Size is about the bytes the rows keep (their strings and a fixed part a row, not
+	// the answer's padding): what a cache entry of it weighs.
 	Size int
 	Served
 }

@@ -37,7 +37,7 @@ type answer struct {
 // of at most api.MaxCursor bytes, every row after the keyset asked for.
 func decodeList(resource string, body []byte, req api.FedListRequest, source string) (ListResult, bool) {
 	var res ListResult
-	items, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: req.Limit}, "items",
+	items, kept, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: req.Limit}, "items",
 		func(name string, d *jsontext.Decoder) bool {
 			switch name {
 			case "next_cursor":
@@ -52,14 +52,14 @@ func decodeList(resource string, body []byte, req api.FedListRequest, source str
 	if !ok || !allAfter(items, req.After) {
 		return ListResult{}, false
 	}
-	res.Items, res.Size = items, len(body)
+	res.Items, res.Size = items, kept
 	return res, true
 }
 
 // decodeSearch decodes and checks a search answer: at most the limit asked for, every
 // row with a finite score.
 func decodeSearch(resource string, body []byte, req api.SearchRequest, source string) (SearchResult, bool) {
-	items, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: req.Limit, scored: true}, "items",
+	items, kept, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: req.Limit, scored: true}, "items",
 		func(name string, d *jsontext.Decoder) bool {
 			if name == "truncated" {
 				return readBool(d)
@@ -69,12 +69,12 @@ func decodeSearch(resource string, body []byte, req api.SearchRequest, source st
 	if !ok {
 		return SearchResult{}, false
 	}
-	return SearchResult{Items: items, Size: len(body)}, true
+	return SearchResult{Items: items, Size: kept}, true
 }
 
 // decodeGet decodes and checks a get answer: exactly one row, the one asked for.
 func decodeGet(resource string, body []byte, id, source string) (api.Item, bool) {
-	items, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: 1}, "item",
+	items, _, ok := decodeAnswer(body, answer{resource: resource, source: source, limit: 1}, "item",
 		func(name string, d *jsontext.Decoder) bool { return skipUnknown(d, name, "item") })
 	if !ok || len(items) != 1 || idOf(items[0]) != id {
 		return nil, false
@@ -107,8 +107,10 @@ type rawRow struct {
 
 // decodeAnswer reads one JSON object whose rows member (an array of rows, or one row
 // for "item") is decoded into items; every other member goes to member, which
-// reads it or refuses it.
-func decodeAnswer(body []byte, a answer, rows string, member func(string, *jsontext.Decoder) bool) ([]api.Item, bool) {
+// reads it or refuses it. kept is about the bytes the items hold: their strings and
+// a row's fixed part, not the whitespace or unknown members a peer may pad an answer
+// with (what a cache entry of it weighs).
+func decodeAnswer(body []byte, a answer, rows string, member func(string, *jsontext.Decoder) bool) (items []api.Item, kept int, ok bool) {
 	dec := decoders.Get().(*decoder)
 	defer func() {
 		dec.buf.Reset()
@@ -124,13 +126,19 @@ func decodeAnswer(body []byte, a answer, rows string, member func(string, *jsont
 	dec.d.Reset(&dec.buf)
 	dec.arena, dec.rows = dec.arena[:0], dec.rows[:0]
 	if !dec.answer(a, rows, member) {
-		return nil, false
+		return nil, 0, false
 	}
 	if _, err := dec.d.ReadToken(); err != io.EOF { // one value, nothing after it
-		return nil, false
+		return nil, 0, false
 	}
-	return dec.items(a)
+	kept = len(dec.arena) + rowBytes*len(dec.rows)
+	items, ok = dec.items(a)
+	return items, kept, ok
 }
+
+// rowBytes is about what a decoded row holds besides its strings: the item, its
+// times, the string headers.
+const rowBytes = 256
 
 func (dec *decoder) answer(a answer, rows string, member func(string, *jsontext.Decoder) bool) bool {
 	if t, err := dec.d.ReadToken(); err != nil || t.Kind() != '{' {

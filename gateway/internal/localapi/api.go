@@ -96,9 +96,6 @@ type API struct{ cfg Config }
 
 // New returns the API.
 func New(cfg Config) *API {
-	if cfg.Tokens != nil {
-		cfg.Store = dropsTokens{Store: cfg.Store, tokens: cfg.Tokens}
-	}
 	return &API{cfg: cfg}
 }
 
@@ -108,24 +105,6 @@ func (a *API) Forget(c changes.Change) {
 	if a.cfg.Tokens != nil && (c.Kind == changes.User || c.Kind == changes.All) {
 		a.cfg.Tokens.Drop()
 	}
-}
-
-// dropsTokens is the store with the token cache dropped after every write to users
-// made in this process (on SQLite, where no notification comes, the only way a
-// change reaches the cache before its TTL).
-type dropsTokens struct {
-	store.Store
-	tokens *apitoken.Cache[store.User]
-}
-
-func (s dropsTokens) UpsertUser(ctx context.Context, u store.User) error {
-	defer s.tokens.Drop()
-	return s.Store.UpsertUser(ctx, u)
-}
-
-func (s dropsTokens) SetTokenHash(ctx context.Context, userID string, hash []byte) error {
-	defer s.tokens.Drop()
-	return s.Store.SetTokenHash(ctx, userID, hash)
 }
 
 // Register adds the /api/v1 routes to r, every one behind the bearer-token guard.

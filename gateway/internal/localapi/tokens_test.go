@@ -141,20 +141,6 @@ func TestARevokedTokenIsRefusedAfterTheTTL(t *testing.T) {
 	}
 }
 
-// This process's own writes to users drop the cache (SQLite announces nothing).
-func TestThisProcesssWritesDropTheCache(t *testing.T) {
-	w := newTokenWorld(t, time.Hour)
-	if c := w.status(w.alice); c != 200 {
-		t.Fatal(c)
-	}
-	if err := w.api.cfg.Store.SetTokenHash(context.Background(), tokAlice, nil); err != nil {
-		t.Fatal(err)
-	}
-	if c := w.status(w.alice); c != http.StatusUnauthorized {
-		t.Errorf("after this process revoked it: %d", c)
-	}
-}
-
 // A refused token is not remembered: once it is valid, it works on its next request.
 func TestARefusedTokenIsNotCached(t *testing.T) {
 	w := newTokenWorld(t, time.Hour)
