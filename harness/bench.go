@@ -44,7 +44,7 @@ type result struct {
 }
 
 func benchCmd() *cobra.Command {
-	var n int
+	var n, tasks int
 	var asJSON bool
 	var wan time.Duration
 	var compareTo, resultsFrom string
@@ -68,7 +68,7 @@ func benchCmd() *cobra.Command {
 				}
 				results, err = readResults(resultsFrom)
 			} else {
-				results, err = runBench(cmd.Context(), n, wan)
+				results, err = runBench(cmd.Context(), n, wan, tasks)
 			}
 			if err != nil {
 				return err
@@ -88,6 +88,7 @@ func benchCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&n, "requests", 500, "requests per latency measurement")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&tasks, "tasks", 0, "also: give work this many more tasks (seed generate) and measure the list through home under each filter")
 	cmd.Flags().DurationVar(&wan, "wan-latency", 0, "instead: measure through Toxiproxy links with this latency each way (SPEC §8's WAN lines)")
 	cmd.Flags().StringVar(&compareTo, "compare", "", "print each line's ratio new ÷ old against an earlier `bench --json` output")
 	cmd.Flags().StringVar(&resultsFrom, "results", "", "with --compare: take the new lines from this `bench --json` output instead of running")
@@ -96,9 +97,12 @@ func benchCmd() *cobra.Command {
 
 // runBench builds the gateway and measures either the loopback worlds or, with a WAN
 // latency, the worlds whose links go through Toxiproxy.
-func runBench(ctx context.Context, n int, wan time.Duration) ([]result, error) {
+func runBench(ctx context.Context, n int, wan time.Duration, tasks int) ([]result, error) {
 	if wan < 0 || wan > time.Second {
 		return nil, fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1s", wan)
+	}
+	if tasks < 0 || (tasks > 0 && wan > 0) {
+		return nil, fmt.Errorf("--tasks %d: use a positive count, without --wan-latency", tasks)
 	}
 	gw, err := buildGateway(false)
 	if err != nil {
@@ -107,7 +111,7 @@ func runBench(ctx context.Context, n int, wan time.Duration) ([]result, error) {
 	if wan > 0 {
 		return benchWAN(ctx, gw, n, wan)
 	}
-	return bench(ctx, gw, n)
+	return bench(ctx, gw, n, tasks)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -131,7 +135,7 @@ func printResults(w io.Writer, n int, results []result) error {
 	return tw.Flush()
 }
 
-func bench(ctx context.Context, gatewayBin string, n int) ([]result, error) {
+func bench(ctx context.Context, gatewayBin string, n, tasks int) ([]result, error) {
 	var out []result
 	for i, sites := range [][]string{{"home", "work"}, {"home", "work", "lab"}, {"home", "work", "lab", "ops", "dev"}} {
 		fmt.Fprintf(os.Stderr, "booting %v…\n", sites)
@@ -149,6 +153,11 @@ func bench(ctx context.Context, gatewayBin string, n int) ([]result, error) {
 			return nil, err
 		}
 		rs, err := benchWorld(ctx, w, n, i == 0)
+		if err == nil && i == 0 && tasks > 0 {
+			var more []result
+			more, err = scaleLines(ctx, w, n, tasks)
+			rs = append(rs, more...)
+		}
 		w.Down()
 		if err != nil {
 			return nil, err

@@ -21,7 +21,7 @@ import (
 // (a re-run after a completed copy): the caller upserts instead.
 func (d *sqlStore) bulkLoad(ctx context.Context, src *sqlStore, t tableSpec, batch int, progress func(int)) (n int64, loaded bool, err error) {
 	err = d.pgTx(ctx, func(tx pgx.Tx) error {
-		return indexesAfter(ctx, tx, t.name, func(empty bool) error {
+		return indexesAfter(ctx, tx, t.name, 0, func(empty bool) error {
 			if !empty {
 				return nil
 			}
@@ -63,17 +63,17 @@ func (d *sqlStore) pgTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// indexesAfter locks the table against other writers for the transaction (so "empty"
-// holds until commit; readers go on) and runs load, told whether the table was empty;
-// into an empty table load runs with the secondary indexes dropped (DROP INDEX takes
-// the table whole until commit: there is nothing to read yet), and they are rebuilt
-// after it, rebuilt told after each.
-func indexesAfter(ctx context.Context, tx pgx.Tx, table string, load func(empty bool) error, rebuilt func(done, total int)) error {
+// indexesAfter locks the table against other writers for the transaction (so what it
+// holds stays so until commit; readers go on) and runs load, told whether the table
+// held at most few rows (few 0: was empty); then load runs with the secondary indexes
+// dropped (DROP INDEX takes the table whole until commit), and they are rebuilt after
+// it, rebuilt told after each.
+func indexesAfter(ctx context.Context, tx pgx.Tx, table string, few int, load func(empty bool) error, rebuilt func(done, total int)) error {
 	if _, err := tx.Exec(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return err
 	}
-	var hasRows bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&hasRows); err != nil {
+	var hasRows bool // more than few
+	if err := tx.QueryRow(ctx, `SELECT count(*) > $1 FROM (SELECT 1 FROM `+table+` LIMIT $1 + 1) AS t`, few).Scan(&hasRows); err != nil {
 		return err
 	}
 	var indexes []string

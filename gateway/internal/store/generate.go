@@ -115,6 +115,11 @@ func (s *sqlStore) Generate(ctx context.Context, o GenerateOptions) error {
 		if err != nil {
 			return fmt.Errorf("generate %s: %w", t.table, err)
 		}
+		// The planner's statistics of a table that grew a millionfold are wrong until
+		// autovacuum (PostgreSQL) or someone (SQLite) analyses it again.
+		if _, err := s.db.ExecContext(ctx, `ANALYZE `+t.table); err != nil {
+			return fmt.Errorf("analyze %s: %w", t.table, err)
+		}
 	}
 	return nil
 }
@@ -139,8 +144,8 @@ SELECT gen_random_uuid(),
 	$3::timestamptz - r1 * r2 * interval '365 days'
 FROM r`
 
-// generatePostgres adds a table's rows in one transaction; into an empty table it
-// loads them first and builds the secondary indexes after (the list indexes, the
+// generatePostgres adds a table's rows in one transaction; into an empty table (or
+// one holding under a tenth of the rows added) it loads them first and builds the secondary indexes after (the list indexes, the
 // search index, memories' HNSW), as bulkLoad does: 10⁶ tasks took 75 s with the
 // indexes maintained row by row.
 func (s *sqlStore) generatePostgres(ctx context.Context, own owners, table string, n int, o GenerateOptions) error {
@@ -149,7 +154,9 @@ func (s *sqlStore) generatePostgres(ctx context.Context, own owners, table strin
 			_, err := tx.Exec(ctx, q, args...)
 			return err
 		}
-		return indexesAfter(ctx, tx, table, func(bool) error {
+		// A load ten times what the table holds (a seeded site made to try a million
+		// rows) builds its indexes after it too; the table's readers wait meanwhile.
+		return indexesAfter(ctx, tx, table, n/10, func(bool) error {
 			if table == "memories" {
 				return s.generateRows(own, table, n, o, exec)
 			}
@@ -231,7 +238,7 @@ func (s *sqlStore) generateSQLite(ctx context.Context, own owners, table string,
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	now := o.Now.UTC().Truncate(time.Microsecond).UnixMicro()
-	indexes, err := sqliteDropIndexesIfEmpty(ctx, tx, table)
+	indexes, err := sqliteDropIndexesIfFew(ctx, tx, table, n/10)
 	if err != nil {
 		return err
 	}
@@ -251,13 +258,14 @@ func (s *sqlStore) generateSQLite(ctx context.Context, own owners, table string,
 	return tx.Commit()
 }
 
-// sqliteDropIndexesIfEmpty drops an empty table's indexes that back no constraint
-// (those SQLite made itself have no SQL) and returns the statements that recreate
-// them: building an index once over the loaded rows beats maintaining it for every
-// random-UUID row. The transaction holds SQLite's write lock, so "empty" holds.
-func sqliteDropIndexesIfEmpty(ctx context.Context, tx *sql.Tx, table string) ([]string, error) {
-	var hasRows bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&hasRows); err != nil || hasRows {
+// sqliteDropIndexesIfFew drops the indexes that back no constraint (those SQLite
+// made itself have no SQL) of a table holding at most few rows, and returns the
+// statements that recreate them: building an index once over the loaded rows beats
+// maintaining it for every random-UUID row. The transaction holds SQLite's write
+// lock, so what the table holds stays so.
+func sqliteDropIndexesIfFew(ctx context.Context, tx *sql.Tx, table string, few int) ([]string, error) {
+	var hasRows bool // more than few
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > ?1 FROM (SELECT 1 FROM `+table+` LIMIT ?1 + 1)`, few).Scan(&hasRows); err != nil || hasRows {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`, table)

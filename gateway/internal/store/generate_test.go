@@ -40,15 +40,15 @@ func TestGenerate(t *testing.T) {
 			before := indexes()
 			var reports int
 			rebuilt := map[string]bool{}
+			progress := func(table string, done, total int) {
+				if name, ok := strings.CutSuffix(table, " indexes"); ok {
+					rebuilt[name] = done == total
+					return
+				}
+				reports++
+			}
 			must(t, g.Generate(ctx, GenerateOptions{Tasks: 300, Notes: 30, Memories: 6, Now: now,
-				Embed: func(string) []float32 { return make([]float32, 256) },
-				Progress: func(table string, done, total int) {
-					if name, ok := strings.CutSuffix(table, " indexes"); ok {
-						rebuilt[name] = done == total
-						return
-					}
-					reports++
-				}}))
+				Embed: func(string) []float32 { return make([]float32, 256) }, Progress: progress}))
 			if reports != 3 {
 				t.Errorf("progress reports: got %d, want one per table", reports)
 			}
@@ -103,6 +103,17 @@ func TestGenerate(t *testing.T) {
 				if counts[st] < 60 {
 					t.Errorf("status %s: %d of 300, not spread", st, counts[st])
 				}
+			}
+			// A load of ten times what a table holds or more builds its indexes after
+			// it (300 tasks there, 3,000 added); a smaller one keeps them (30 notes
+			// there, 299 added).
+			rebuilt = map[string]bool{}
+			must(t, g.Generate(ctx, GenerateOptions{Tasks: 3000, Notes: 299, Now: now, Progress: progress}))
+			if !rebuilt["tasks"] || rebuilt["notes"] {
+				t.Errorf("indexes rebuilt after a second load: %v, want tasks only", rebuilt)
+			}
+			if after := indexes(); after != before {
+				t.Errorf("indexes: %d before the loads, %d after the second", before, after)
 			}
 		})
 	}
