@@ -140,7 +140,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg *config.Config) error {
 	lim := limitsOfListen(cfg.Listen)
 	servers := []func(context.Context) error{func(ctx context.Context) error { return listenAndServe(ctx, log, cfg.Listen.API, api, lim) }}
 	if cfg.Listen.Metrics != "" {
-		servers = append(servers, func(ctx context.Context) error { return telemetry.Serve(ctx, cfg.Listen.Metrics, metrics, log) })
+		servers = append(servers, func(ctx context.Context) error {
+			return telemetry.Serve(ctx, cfg.Listen.Metrics, metrics, cfg.Telemetry.Pprof, log)
+		})
 	}
 	if cfg.Tier == config.TierFederated {
 		fed, err := federationListener(ctx, log, cfg, s, rdb, tracer, metrics)

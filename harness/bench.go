@@ -47,7 +47,7 @@ func benchCmd() *cobra.Command {
 	var n, tasks int
 	var asJSON bool
 	var wan time.Duration
-	var compareTo, resultsFrom string
+	var compareTo, resultsFrom, profiles string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Boot worlds of 2, 3 and 5 sites and measure boot, local vs federated lists, handshakes and fan-out (SPEC §8)",
@@ -68,7 +68,7 @@ func benchCmd() *cobra.Command {
 				}
 				results, err = readResults(resultsFrom)
 			} else {
-				results, err = runBench(cmd.Context(), n, wan, tasks)
+				results, err = runBench(cmd.Context(), n, wan, tasks, profiles)
 			}
 			if err != nil {
 				return err
@@ -88,6 +88,7 @@ func benchCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&n, "requests", 500, "requests per latency measurement")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&profiles, "pprof", "", "also: write CPU profiles of home's and work's gateways under the list through home to this directory")
 	cmd.Flags().IntVar(&tasks, "tasks", 0, "also: give work this many more tasks (seed generate) and measure the list through home under each filter")
 	cmd.Flags().DurationVar(&wan, "wan-latency", 0, "instead: measure through Toxiproxy links with this latency each way (SPEC §8's WAN lines)")
 	cmd.Flags().StringVar(&compareTo, "compare", "", "print each line's ratio new ÷ old against an earlier `bench --json` output")
@@ -97,7 +98,7 @@ func benchCmd() *cobra.Command {
 
 // runBench builds the gateway and measures either the loopback worlds or, with a WAN
 // latency, the worlds whose links go through Toxiproxy.
-func runBench(ctx context.Context, n int, wan time.Duration, tasks int) ([]result, error) {
+func runBench(ctx context.Context, n int, wan time.Duration, tasks int, profiles string) ([]result, error) {
 	if wan < 0 || wan > time.Second {
 		return nil, fmt.Errorf("--wan-latency %s: use 0 (no links) up to 1s", wan)
 	}
@@ -111,7 +112,7 @@ func runBench(ctx context.Context, n int, wan time.Duration, tasks int) ([]resul
 	if wan > 0 {
 		return benchWAN(ctx, gw, n, wan)
 	}
-	return bench(ctx, gw, n, tasks)
+	return bench(ctx, gw, n, tasks, profiles)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -135,7 +136,7 @@ func printResults(w io.Writer, n int, results []result) error {
 	return tw.Flush()
 }
 
-func bench(ctx context.Context, gatewayBin string, n, tasks int) ([]result, error) {
+func bench(ctx context.Context, gatewayBin string, n, tasks int, profiles string) ([]result, error) {
 	var out []result
 	for i, sites := range [][]string{{"home", "work"}, {"home", "work", "lab"}, {"home", "work", "lab", "ops", "dev"}} {
 		fmt.Fprintf(os.Stderr, "booting %v…\n", sites)
@@ -148,11 +149,15 @@ func bench(ctx context.Context, gatewayBin string, n, tasks int) ([]result, erro
 			// The bench's own grants are not what it measures; the per-address limit
 			// stays the default one a flood meets.
 			GatewayOverrides: map[string]any{"federation": map[string]any{"rate_limit": map[string]any{
-				"per_grant": "1000000/s", "burst": 1000000}}}})
+				"per_grant": "1000000/s", "burst": 1000000}},
+				"telemetry": map[string]any{"pprof": profiles != ""}}})
 		if err != nil {
 			return nil, err
 		}
 		rs, err := benchWorld(ctx, w, n, i == 0)
+		if err == nil && i == 0 && profiles != "" {
+			err = profileViaHome(ctx, w, profiles)
+		}
 		if err == nil && i == 0 && tasks > 0 {
 			var more []result
 			more, err = scaleLines(ctx, w, n, tasks)

@@ -10,6 +10,11 @@ type Telemetry struct {
 	// OTLPEndpoint is an OTLP/HTTP collector's base URL, such as
 	// "http://127.0.0.1:4318" (spans are posted to its /v1/traces); "" exports nothing.
 	OTLPEndpoint string `json:"otlp_endpoint"`
+	// Pprof serves Go's profiles (/debug/pprof/) beside /metrics on listen.metrics,
+	// for profiling a loaded gateway; off unless asked for. A profile shows code and
+	// call stacks, never request data, but listen.metrics must stay an operator's
+	// address either way.
+	Pprof bool `json:"pprof"`
 }
 
 func (t *Telemetry) normalise() error {

@@ -63,7 +63,7 @@ func TestStagesExportBreakerAndCacheMetrics(t *testing.T) {
 
 func scrapeMetrics(m *telemetry.Metrics) string {
 	w := httptest.NewRecorder()
-	m.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	m.Handler(false).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return w.Body.String()
 }
 

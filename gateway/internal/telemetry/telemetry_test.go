@@ -76,7 +76,7 @@ func TestLabelValuesAreBounded(t *testing.T) {
 	m.Peer("lab")
 	m.Certificate("listener", func() time.Time { return time.Now().Add(time.Hour) })
 	w := httptest.NewRecorder()
-	m.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	m.Handler(false).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := w.Body.String()
 	for _, want := range []string{`mosaic_peer_errors_total{code="timeout",peer="work"} 1`,
 		`mosaic_peer_errors_total{code="other",peer="work"} 1`, `verb="other"`,
@@ -98,6 +98,18 @@ func TestVerbOf(t *testing.T) {
 		"/api/federation/v1/get/notes/x": "get", "/api/federation/v1/evil": "other", "/x": "other"} {
 		if got := VerbOf(path); got != want {
 			t.Errorf("VerbOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// Go's profiles are served beside /metrics only when telemetry.pprof asks for them.
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	m := NewMetrics()
+	for _, on := range []bool{false, true} {
+		w := httptest.NewRecorder()
+		m.Handler(on).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; w.Code != want {
+			t.Errorf("pprof %v: /debug/pprof/ answered %d, want %d", on, w.Code, want)
 		}
 	}
 }
