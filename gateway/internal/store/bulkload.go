@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -95,28 +97,86 @@ func indexesAfter(ctx context.Context, tx pgx.Tx, table string, few int, load fu
 	return nil
 }
 
+// copyRows streams a table's rows into one COPY: a goroutine reads the source batch
+// by batch while the COPY sends the batch before, so reading SQLite (this process's
+// CPU) and loading PostgreSQL (the server's) overlap instead of taking turns.
 func copyRows(ctx context.Context, tx pgx.Tx, src, d *sqlStore, t tableSpec, batch int, progress func(int)) (int64, error) {
 	names := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		names[i] = c.name
 	}
-	var n int64
-	err := src.readRows(ctx, t, "", nil, batch, func(rows []row) error {
-		values := make([][]any, len(rows))
-		for i, r := range rows {
-			values[i] = make([]any, len(t.cols))
-			for j, c := range t.cols {
-				values[i][j] = d.encode(c, r[j])
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs := &rowStream{batches: make(chan []row, 2), d: d, t: t, progress: progress}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rs.readErr = src.readRows(rctx, t, "", nil, batch, func(rows []row) error {
+			select {
+			case rs.batches <- slices.Clone(rows): // readRows reuses its buffer
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
 			}
+		})
+		close(rs.batches) // after readErr: the COPY reads it once the channel is closed
+	}()
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, names, rs)
+	cancel()
+	<-done
+	if rs.readErr != nil && !errors.Is(rs.readErr, context.Canceled) {
+		return 0, fmt.Errorf("read %s: %w", t.name, rs.readErr)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", t.name, err)
+	}
+	return n, nil
+}
+
+// rowStream is a pgx.CopyFromSource over batches of rows arriving on a channel; each
+// batch is told to progress once its rows were all handed to the COPY.
+type rowStream struct {
+	batches  chan []row
+	readErr  error // written before batches is closed
+	d        *sqlStore
+	t        tableSpec
+	progress func(int)
+	cur      []row
+	i        int
+}
+
+func (r *rowStream) Next() bool {
+	for r.i+1 >= len(r.cur) {
+		if len(r.cur) > 0 {
+			r.progress(len(r.cur))
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, names, pgx.CopyFromRows(values)); err != nil {
-			return fmt.Errorf("write %s: %w", t.name, err)
+		b, ok := <-r.batches
+		if !ok {
+			r.cur = nil
+			return false
 		}
-		n += int64(len(rows))
-		progress(len(rows))
-		return nil
-	})
-	return n, err
+		r.cur, r.i = b, -1
+	}
+	r.i++
+	return true
+}
+
+func (r *rowStream) Values() ([]any, error) {
+	row := r.cur[r.i]
+	values := make([]any, len(r.t.cols))
+	for j, c := range r.t.cols {
+		values[j] = r.d.encode(c, row[j])
+	}
+	return values, nil
+}
+
+// Err is the source's failure, once it has ended: a COPY that read every row of a
+// source that failed half-way must fail too, not commit a part.
+func (r *rowStream) Err() error {
+	if r.cur == nil {
+		return r.readErr
+	}
+	return nil
 }
 
 // dropSecondaryIndexes drops the table's indexes that back no constraint and returns
