@@ -168,6 +168,9 @@ func bench(ctx context.Context, gatewayBin string, n, tasks int, profiles string
 			return nil, err
 		}
 		out = append(out, rs...)
+		if i == 0 {
+			out = append(out, dockerBoot(ctx))
+		}
 	}
 	return out, nil
 }
