@@ -11,7 +11,7 @@ import (
 )
 
 // specID is a catalogue id as specs write it: M3-6, M2-L1, M1-LA-5, M1-10a, EDGE-6, H-3.
-var specID = regexp.MustCompile(`^(?:M[0-9]+|EDGE|H|CHG|PEER)-(?:[A-Z]+-?)?[0-9]+[a-z]?$`)
+var specID = regexp.MustCompile(`^(?:M[0-9]+|EDGE|H|CHG|PEER|CTR)-(?:[A-Z]+-?)?[0-9]+[a-z]?$`)
 
 // suiteIDs are the ids the acceptance suite names in brackets ("[M3-6] …").
 func suiteIDs(t *testing.T, dir string) map[string]bool {
