@@ -10,6 +10,8 @@
 #   step-ca, step          built from tools/step (CGO_ENABLED=0) into .cache/bin
 #   golangci-lint          built from tools/lint into .cache/bin
 #   toxiproxy-server, -cli built from tools/toxiproxy into .cache/bin (the harness's links)
+#   container images       where a Docker engine answers: deploy/images/build.sh (make
+#                          images), each built once; MOSAIC_NO_IMAGES=1 skips them
 #
 # apt runs with a private state directory (.cache/apt) whose sources are copies of this
 # machine's own apt sources plus the extra suites, so the machine's package lists stay as
@@ -195,4 +197,16 @@ build_tools tools/lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/go
 build_tool_as tools/toxiproxy toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server
 build_tool_as tools/toxiproxy toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli
 
-say "ready: PostgreSQL $pg_major + pgvector, $(command -v valkey-server || command -v redis-server), step-ca, step, golangci-lint, toxiproxy-server"
+# ---------------------------------------------------------------- container images
+# Where a Docker engine answers, the images of the docker backend and the compose world
+# (deploy/images/build.sh: each built once, tagged by a hash of its inputs, so a
+# re-run costs seconds). MOSAIC_NO_IMAGES=1 skips them.
+images="no Docker engine answers: no images"
+if [ -n "${MOSAIC_NO_IMAGES:-}" ]; then
+	images="images skipped (MOSAIC_NO_IMAGES)"
+elif command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
+	bash "$root/deploy/images/build.sh" || die "building the container images failed (the lines above say which); MOSAIC_NO_IMAGES=1 make deps skips them"
+	images="the container images"
+fi
+
+say "ready: PostgreSQL $pg_major + pgvector, $(command -v valkey-server || command -v redis-server), step-ca, step, golangci-lint, toxiproxy-server, $images"
