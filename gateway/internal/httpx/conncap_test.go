@@ -236,8 +236,11 @@ func TestTimeouts(t *testing.T) {
 	lim := Limits{MaxConns: 8, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond}
 	l := start(t, lim, false, ok)
 
-	slow := l.dial(t)
+	// The server's read-header deadline runs from when it begins reading the request,
+	// after the connection was accepted: the clock starts before the dial, so it can
+	// never start after the server's.
 	began := time.Now()
+	slow := l.dial(t)
 	go func() { // a header byte every 50 ms: never idle, never done
 		for range 40 {
 			if _, err := io.WriteString(slow, "X"); err != nil {
