@@ -3,10 +3,13 @@ package acceptance
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -131,11 +134,52 @@ func readyz(apiURL string) int {
 // client for the site's step-ca and for enrollment.
 func mtlsClient(s world.SiteInfo, cert *tls.Certificate) *http.Client {
 	GinkgoHelper()
-	cfg := &tls.Config{RootCAs: rootPool(s.CARoot)}
+	cfg := listenerTLS(s, &tls.Config{RootCAs: rootPool(s.CARoot)})
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
 	return &http.Client{Timeout: Timeouts.Request, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// listenerTLS makes cfg (its RootCAs set) verify site s's own federation listener,
+// dialled at FederationURL, under the name its certificate carries: the host of
+// public_url, the inbound link's address (SPEC §6a). On the process backend both are
+// 127.0.0.1 and cfg is returned as it is. On docker the link proxy has an address of
+// its own: a connection to the listener's address is then verified in full (chain to
+// cfg.RootCAs, validity, serverAuth) against the public name instead of the address
+// dialled; every other address is verified against itself, as crypto/tls would.
+func listenerTLS(s world.SiteInfo, cfg *tls.Config) *tls.Config {
+	direct, public := hostname(s.FederationURL), hostname(s.PublicURL)
+	if public == "" || direct == public {
+		return cfg
+	}
+	roots := cfg.RootCAs
+	cfg.InsecureSkipVerify = true // crypto/tls's check by name is replaced, not dropped: below
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		name := cs.ServerName
+		if name == direct {
+			name = public
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: the server sent no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: x509.NewCertPool()}
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		return err
+	}
+	return cfg
+}
+
+// hostname is a URL's host without its port ("" when it does not parse).
+func hostname(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // itemOf is the row of a local or federated get: an object of the resource's fields.
