@@ -2,8 +2,10 @@ package acceptance
 
 import (
 	"context"
+	"fmt"
 	"os"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/mosaic-federation/mosaic/harness/world"
@@ -48,4 +50,19 @@ func leftovers(runDir string) []string {
 	out, err := newBackend(the.BinDir).Leftovers(context.Background(), runDir)
 	Expect(err).NotTo(HaveOccurred())
 	return out
+}
+
+// linkSource is the address the serving site of the link from→to sees the link's
+// connections come from: 127.0.0.1 on the process backend, the link proxy's address
+// on the serving site's network on docker.
+func linkSource(from, to string) string {
+	GinkgoHelper()
+	for _, l := range the.World.Links {
+		if l.From == from && l.To == to {
+			Expect(l.Source).NotTo(BeEmpty(), "the world names the link's source address")
+			return l.Source
+		}
+	}
+	Fail(fmt.Sprintf("no link %s→%s in the world", from, to))
+	return ""
 }

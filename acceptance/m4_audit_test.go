@@ -133,7 +133,7 @@ var _ = Describe("The audit trail", Label("M4", "security"), func() {
 		}
 		Expect(in).To(HaveLen(1))
 		Expect(in[0]).To(And(HaveField("Direction", "inbound"), HaveField("Verb", "list"), HaveField("Resource", "tasks"),
-			HaveField("Status", http.StatusOK), HaveField("Rows", len(page.Items)), HaveField("ClientAddr", "127.0.0.1")))
+			HaveField("Status", http.StatusOK), HaveField("Rows", len(page.Items)), HaveField("ClientAddr", linkSource("home", "work"))))
 		Expect(in[0].Traceparent).To(ContainSubstring(traceID))
 		Expect(in[0].RequestID).NotTo(Equal(out[0].RequestID), "the serving side keeps an id of its own")
 
