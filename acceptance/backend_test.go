@@ -66,3 +66,16 @@ func linkSource(from, to string) string {
 	Fail(fmt.Sprintf("no link %s→%s in the world", from, to))
 	return ""
 }
+
+// requestingHost is this host's address as the requesting site's gateways reach it:
+// where a spec's own serving gateway listens for them (127.0.0.1 on the process
+// backend, this host's address on the link network on docker).
+func requestingHost() string {
+	GinkgoHelper()
+	for _, l := range the.World.Links {
+		if l.Host != "" {
+			return l.Host
+		}
+	}
+	return "127.0.0.1"
+}

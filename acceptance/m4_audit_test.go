@@ -46,7 +46,9 @@ func verifyAudit(config string, args ...string) (api.AuditVerify, int) {
 // CA, fresh listeners, overrides deep-merged — until the spec ends or stop is called.
 func ownGateway(overrides map[string]any) (fedURL, config string, stop func()) {
 	GinkgoHelper()
-	api, fed := freeAddr(), freeAddr()
+	// The federation listener is where the requesting site's gateways reach this host:
+	// a spec may enroll home at it (M6-2).
+	api, fed := freeAddr(), freeAddrOn(requestingHost())
 	config = siteConfig(site("work"), mergeMaps(map[string]any{
 		"listen":     map[string]any{"api": api, "federation": fed},
 		"federation": map[string]any{"public_url": "https://" + fed},

@@ -29,6 +29,9 @@ type Toxiproxy struct {
 	// LinkHost is the address the links' proxies listen on, reachable from the
 	// requesting site's gateways and from this host ("" means 127.0.0.1).
 	LinkHost string
+	// Host is this host's address as the requesting site's gateways reach it, where a
+	// spec's own serving gateway may listen for them ("" means 127.0.0.1).
+	Host string
 	// Source, when set, is the address a serving site's listener sees its link's
 	// connections come from (nil: LinkHost's, the proxy dialling from where it listens).
 	Source func(site string) string
@@ -64,6 +67,10 @@ type LinkInfo struct {
 	// Source is the address the serving listener sees the link's connections come from
 	// (its audit rows' client_addr): 127.0.0.1 on the process backend.
 	Source string `json:"source,omitempty"`
+	// Host is this host's address as the requesting site's gateways reach it (a
+	// listener of a spec's own, outside the world, binds there): 127.0.0.1 on the
+	// process backend, this host's address on the link network on docker.
+	Host string `json:"host,omitempty"`
 }
 
 // Link is a handle on one link. Its methods are safe for concurrent use within a
@@ -243,8 +250,12 @@ func (w *World) startLinks(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("toxiproxy: create the link %s→%s: %w", from, to, err)
 		}
+		host := tp.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
 		l := &Link{proxy: p, info: LinkInfo{From: from, To: to, Listen: p.Listen, API: tp.URL, Proxy: name,
-			LatencyMS: w.opts.WANLatency.Milliseconds()}}
+			LatencyMS: w.opts.WANLatency.Milliseconds(), Host: host}}
 		w.mu.Lock()
 		w.links[name] = l
 		w.mu.Unlock()

@@ -197,6 +197,7 @@ func (b *Backend) StartToxiproxy(ctx context.Context, rw world.Run, logPath stri
 	}
 	ip := link.addr(hostToxiproxy).String()
 	t := &world.Toxiproxy{URL: "http://" + net.JoinHostPort(ip, portToxiproxy), LinkHost: ip,
+		Host: link.addr(1).String(), // the bridge: this host's address on the link network
 		// The proxy stands on each serving site's network at the same host number.
 		Source: func(site string) string {
 			r.mu.Lock()
