@@ -79,3 +79,22 @@ func requestingHost() string {
 	}
 	return "127.0.0.1"
 }
+
+// freshSource is a source address of this host's own for a client of site's
+// listeners, used by no other spec: the federation listener counts refusals per
+// address. On the process backend an address of loopback16 (127.N.0.0/16, each spec
+// its own N); on docker an address the backend adds to the site network's bridge for
+// the spec's duration.
+func freshSource(site, loopback16 string) string {
+	GinkgoHelper()
+	if !onDocker() {
+		b := randomBytes(2)
+		return fmt.Sprintf("%s.%d.%d", loopback16, b[0], 1+b[1]%250)
+	}
+	be, ok := newBackend(the.BinDir).(*docker.Backend)
+	Expect(ok).To(BeTrue())
+	addr, release, err := be.HostSource(context.Background(), the.World.RunDir, site)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(release)
+	return addr
+}
