@@ -2,12 +2,12 @@ package acceptance
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,43 +134,63 @@ func readyz(apiURL string) int {
 // client for the site's step-ca and for enrollment.
 func mtlsClient(s world.SiteInfo, cert *tls.Certificate) *http.Client {
 	GinkgoHelper()
-	cfg := listenerTLS(s, &tls.Config{RootCAs: rootPool(s.CARoot)})
+	cfg := &tls.Config{RootCAs: rootPool(s.CARoot)}
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
-	return &http.Client{Timeout: Timeouts.Request, Transport: &http.Transport{TLSClientConfig: cfg}}
+	return &http.Client{Timeout: Timeouts.Request, Transport: newSiteTransport(s, cfg)}
 }
 
-// listenerTLS makes cfg (its RootCAs set) verify site s's own federation listener,
-// dialled at FederationURL, under the name its certificate carries: the host of
-// public_url, the inbound link's address (SPEC §6a). On the process backend both are
-// 127.0.0.1 and cfg is returned as it is. On docker the link proxy has an address of
-// its own: a connection to the listener's address is then verified in full (chain to
-// cfg.RootCAs, validity, serverAuth) against the public name instead of the address
-// dialled; every other address is verified against itself, as crypto/tls would.
+// listenerTLS is cfg for a connection to site s's own federation listener at its
+// address (FederationURL): verified, by crypto/tls as any other, under the name the
+// listener's certificate carries, the host of public_url, the inbound link's address
+// (SPEC §6a). On the process backend both are 127.0.0.1; on docker the link proxy has
+// an address of its own.
 func listenerTLS(s world.SiteInfo, cfg *tls.Config) *tls.Config {
-	direct, public := hostname(s.FederationURL), hostname(s.PublicURL)
-	if public == "" || direct == public {
-		return cfg
-	}
-	roots := cfg.RootCAs
-	cfg.InsecureSkipVerify = true // crypto/tls's check by name is replaced, not dropped: below
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		name := cs.ServerName
-		if name == direct {
-			name = public
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("tls: the server sent no certificate")
-		}
-		opts := x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: x509.NewCertPool()}
-		for _, c := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(opts)
-		return err
+	if public := hostname(s.PublicURL); public != "" {
+		cfg.ServerName = public
 	}
 	return cfg
+}
+
+// siteTransport sends requests for site s's own federation listener with
+// listenerTLS(s, cfg) and every other request with cfg (verified under the host
+// dialled): one client serves a site's listener, its step-ca and other listeners.
+type siteTransport struct {
+	listener string // FederationURL's host
+	named    *http.Transport
+	plain    *http.Transport
+}
+
+func newSiteTransport(s world.SiteInfo, cfg *tls.Config) http.RoundTripper {
+	direct, public := hostname(s.FederationURL), hostname(s.PublicURL)
+	if public == "" || direct == public {
+		return &http.Transport{TLSClientConfig: cfg}
+	}
+	return &siteTransport{listener: direct, plain: &http.Transport{TLSClientConfig: cfg},
+		named: &http.Transport{TLSClientConfig: listenerTLS(s, cfg.Clone())}}
+}
+
+func (t *siteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Hostname() == t.listener {
+		return t.named.RoundTrip(req)
+	}
+	return t.plain.RoundTrip(req)
+}
+
+// withDial is the transport with its connections dialled by dial.
+func withDial(rt http.RoundTripper, dial func(ctx context.Context, network, addr string) (net.Conn, error)) http.RoundTripper {
+	switch t := rt.(type) {
+	case *http.Transport:
+		c := t.Clone()
+		c.DialContext = dial
+		return c
+	case *siteTransport:
+		c := *t
+		c.named, c.plain = withDial(t.named, dial).(*http.Transport), withDial(t.plain, dial).(*http.Transport)
+		return &c
+	}
+	panic(fmt.Sprintf("withDial: a transport of type %T", rt))
 }
 
 // hostname is a URL's host without its port ("" when it does not parse).

@@ -65,10 +65,8 @@ func ownGateway(overrides map[string]any) (fedURL, config string, stop func()) {
 // from sends a client's requests from a loopback address of its own, so flood specs
 // do not spend the per-address budget of every other spec.
 func from(c *http.Client, ip string) *http.Client {
-	tr := c.Transport.(*http.Transport).Clone()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: Timeouts.Request}
-	tr.DialContext = d.DialContext
-	return &http.Client{Timeout: c.Timeout, Transport: tr}
+	return &http.Client{Timeout: c.Timeout, Transport: withDial(c.Transport, d.DialContext)}
 }
 
 // rateGrant is an enrolled peer of work under a grant with a rate of its own.
