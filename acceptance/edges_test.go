@@ -33,7 +33,7 @@ var _ = Describe("Bad input at the edges", Label("security"), func() {
 		method := strings.Repeat("A", 60000)
 		// From an address of its own (fresh each run): refusals without a certificate share one row per
 		// address and minute, and other specs refuse from 127.0.0.1.
-		resp, err := send(method, work.FederationURL+"/api/federation/v1/list/tasks", via(from(mtlsClient(work, nil), fmt.Sprintf("127.1.%d.%d", randomBytes(1)[0], 1+randomBytes(1)[0]%250))))
+		resp, err := send(method, work.FederationURL+"/api/federation/v1/list/tasks", via(from(mtlsClient(work, nil), freshSource("work", "127.1"))))
 		Expect(err).NotTo(HaveOccurred())
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()

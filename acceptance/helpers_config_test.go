@@ -72,7 +72,13 @@ func secretFile(s world.SiteInfo, content string) string {
 // freeAddr returns a loopback address with a port nobody listens on right now.
 func freeAddr() string {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return freeAddrOn("127.0.0.1")
+}
+
+// freeAddrOn returns an address of host with a port nobody listens on right now.
+func freeAddrOn(host string) string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	Expect(err).NotTo(HaveOccurred())
 	defer l.Close()
 	return l.Addr().String()

@@ -2,11 +2,14 @@ package acceptance
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -135,7 +138,68 @@ func mtlsClient(s world.SiteInfo, cert *tls.Certificate) *http.Client {
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
-	return &http.Client{Timeout: Timeouts.Request, Transport: &http.Transport{TLSClientConfig: cfg}}
+	return &http.Client{Timeout: Timeouts.Request, Transport: newSiteTransport(s, cfg)}
+}
+
+// listenerTLS is cfg for a connection to site s's own federation listener at its
+// address (FederationURL): verified, by crypto/tls as any other, under the name the
+// listener's certificate carries, the host of public_url, the inbound link's address
+// (SPEC §6a). On the process backend both are 127.0.0.1; on docker the link proxy has
+// an address of its own.
+func listenerTLS(s world.SiteInfo, cfg *tls.Config) *tls.Config {
+	if public := hostname(s.PublicURL); public != "" {
+		cfg.ServerName = public
+	}
+	return cfg
+}
+
+// siteTransport sends requests for site s's own federation listener with
+// listenerTLS(s, cfg) and every other request with cfg (verified under the host
+// dialled): one client serves a site's listener, its step-ca and other listeners.
+type siteTransport struct {
+	listener string // FederationURL's host
+	named    *http.Transport
+	plain    *http.Transport
+}
+
+func newSiteTransport(s world.SiteInfo, cfg *tls.Config) http.RoundTripper {
+	direct, public := hostname(s.FederationURL), hostname(s.PublicURL)
+	if public == "" || direct == public {
+		return &http.Transport{TLSClientConfig: cfg}
+	}
+	return &siteTransport{listener: direct, plain: &http.Transport{TLSClientConfig: cfg},
+		named: &http.Transport{TLSClientConfig: listenerTLS(s, cfg.Clone())}}
+}
+
+func (t *siteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Hostname() == t.listener {
+		return t.named.RoundTrip(req)
+	}
+	return t.plain.RoundTrip(req)
+}
+
+// withDial is the transport with its connections dialled by dial.
+func withDial(rt http.RoundTripper, dial func(ctx context.Context, network, addr string) (net.Conn, error)) http.RoundTripper {
+	switch t := rt.(type) {
+	case *http.Transport:
+		c := t.Clone()
+		c.DialContext = dial
+		return c
+	case *siteTransport:
+		c := *t
+		c.named, c.plain = withDial(t.named, dial).(*http.Transport), withDial(t.plain, dial).(*http.Transport)
+		return &c
+	}
+	panic(fmt.Sprintf("withDial: a transport of type %T", rt))
+}
+
+// hostname is a URL's host without its port ("" when it does not parse).
+func hostname(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // itemOf is the row of a local or federated get: an object of the resource's fields.

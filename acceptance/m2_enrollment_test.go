@@ -118,8 +118,8 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		cfg := siteConfig(work, map[string]any{"listen": map[string]any{"api": apiAddr, "federation": fed},
 			"federation": map[string]any{"public_url": "https://" + fed}, "ca": map[string]any{"provisioner": world.BrokenProvisioner}})
 		startGateway(cfg, "http://"+apiAddr)
-		broken := work
-		broken.Config, broken.FederationURL = cfg, "https://"+fed
+		broken := work // its own gateway: its own listener, reached at its own public URL
+		broken.Config, broken.FederationURL, broken.PublicURL = cfg, "https://"+fed, "https://"+fed
 		g := newGrant(broken, fullScope)
 		status, _, e := enroll(broken, tokenOf(g.EnrollmentURL), newCSR())
 		Expect(status).To(Equal(http.StatusBadGateway))

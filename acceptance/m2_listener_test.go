@@ -20,7 +20,7 @@ func hostPort(u string) string { return strings.TrimPrefix(u, "https://") }
 var _ = Describe("The federation listener", Label("M2", "security"), func() {
 	It("[M2-L1] speaks TLS 1.3 only, with a serverAuth certificate from its own site's CA and no federation OIDs", func() {
 		work := site("work")
-		conn, err := tls.Dial("tcp", hostPort(work.FederationURL), &tls.Config{RootCAs: rootPool(work.CARoot), MinVersion: tls.VersionTLS12})
+		conn, err := tls.Dial("tcp", hostPort(work.FederationURL), listenerTLS(work, &tls.Config{RootCAs: rootPool(work.CARoot), MinVersion: tls.VersionTLS12}))
 		Expect(err).NotTo(HaveOccurred())
 		defer conn.Close()
 		st := conn.ConnectionState()
@@ -33,11 +33,11 @@ var _ = Describe("The federation listener", Label("M2", "security"), func() {
 		}
 
 		By("refusing TLS 1.2")
-		_, err = tls.Dial("tcp", hostPort(work.FederationURL), &tls.Config{RootCAs: rootPool(work.CARoot), MaxVersion: tls.VersionTLS12})
+		_, err = tls.Dial("tcp", hostPort(work.FederationURL), listenerTLS(work, &tls.Config{RootCAs: rootPool(work.CARoot), MaxVersion: tls.VersionTLS12}))
 		Expect(err).To(HaveOccurred())
 
 		By("not being trusted under another site's root")
-		_, err = tls.Dial("tcp", hostPort(work.FederationURL), &tls.Config{RootCAs: rootPool(site("home").CARoot)})
+		_, err = tls.Dial("tcp", hostPort(work.FederationURL), listenerTLS(work, &tls.Config{RootCAs: rootPool(site("home").CARoot)}))
 		Expect(err).To(MatchError(ContainSubstring("certificate signed by unknown authority")))
 	})
 

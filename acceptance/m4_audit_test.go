@@ -46,7 +46,9 @@ func verifyAudit(config string, args ...string) (api.AuditVerify, int) {
 // CA, fresh listeners, overrides deep-merged — until the spec ends or stop is called.
 func ownGateway(overrides map[string]any) (fedURL, config string, stop func()) {
 	GinkgoHelper()
-	api, fed := freeAddr(), freeAddr()
+	// The federation listener is where the requesting site's gateways reach this host:
+	// a spec may enroll home at it (M6-2).
+	api, fed := freeAddr(), freeAddrOn(requestingHost())
 	config = siteConfig(site("work"), mergeMaps(map[string]any{
 		"listen":     map[string]any{"api": api, "federation": fed},
 		"federation": map[string]any{"public_url": "https://" + fed},
@@ -63,10 +65,8 @@ func ownGateway(overrides map[string]any) (fedURL, config string, stop func()) {
 // from sends a client's requests from a loopback address of its own, so flood specs
 // do not spend the per-address budget of every other spec.
 func from(c *http.Client, ip string) *http.Client {
-	tr := c.Transport.(*http.Transport).Clone()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: Timeouts.Request}
-	tr.DialContext = d.DialContext
-	return &http.Client{Timeout: c.Timeout, Transport: tr}
+	return &http.Client{Timeout: c.Timeout, Transport: withDial(c.Transport, d.DialContext)}
 }
 
 // rateGrant is an enrolled peer of work under a grant with a rate of its own.
@@ -133,7 +133,7 @@ var _ = Describe("The audit trail", Label("M4", "security"), func() {
 		}
 		Expect(in).To(HaveLen(1))
 		Expect(in[0]).To(And(HaveField("Direction", "inbound"), HaveField("Verb", "list"), HaveField("Resource", "tasks"),
-			HaveField("Status", http.StatusOK), HaveField("Rows", len(page.Items)), HaveField("ClientAddr", "127.0.0.1")))
+			HaveField("Status", http.StatusOK), HaveField("Rows", len(page.Items)), HaveField("ClientAddr", linkSource("home", "work"))))
 		Expect(in[0].Traceparent).To(ContainSubstring(traceID))
 		Expect(in[0].RequestID).NotTo(Equal(out[0].RequestID), "the serving side keeps an id of its own")
 

@@ -29,6 +29,25 @@ type Toxiproxy struct {
 	// LinkHost is the address the links' proxies listen on, reachable from the
 	// requesting site's gateways and from this host ("" means 127.0.0.1).
 	LinkHost string
+	// Host is this host's address as the requesting site's gateways reach it, where a
+	// spec's own serving gateway may listen for them ("" means 127.0.0.1).
+	Host string
+	// Source, when set, is the address a serving site's listener sees its link's
+	// connections come from (nil: LinkHost's, the proxy dialling from where it listens).
+	Source func(site string) string
+}
+
+// sourceFor is the address site's listener sees its link's connections come from.
+func (t *Toxiproxy) sourceFor(site string) string {
+	if t.Source != nil {
+		if a := t.Source(site); a != "" {
+			return a
+		}
+	}
+	if t.LinkHost != "" {
+		return t.LinkHost
+	}
+	return "127.0.0.1"
 }
 
 // ToxiproxyLog is the Toxiproxy server's log file, relative to the run directory.
@@ -45,6 +64,13 @@ type LinkInfo struct {
 	Proxy    string `json:"proxy"`    // the proxy's name there
 	// LatencyMS is the world's WAN latency each way: what Restore returns to.
 	LatencyMS int64 `json:"latency_ms"`
+	// Source is the address the serving listener sees the link's connections come from
+	// (its audit rows' client_addr): 127.0.0.1 on the process backend.
+	Source string `json:"source,omitempty"`
+	// Host is this host's address as the requesting site's gateways reach it (a
+	// listener of a spec's own, outside the world, binds there): 127.0.0.1 on the
+	// process backend, this host's address on the link network on docker.
+	Host string `json:"host,omitempty"`
 }
 
 // Link is a handle on one link. Its methods are safe for concurrent use within a
@@ -224,8 +250,12 @@ func (w *World) startLinks(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("toxiproxy: create the link %s→%s: %w", from, to, err)
 		}
+		host := tp.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
 		l := &Link{proxy: p, info: LinkInfo{From: from, To: to, Listen: p.Listen, API: tp.URL, Proxy: name,
-			LatencyMS: w.opts.WANLatency.Milliseconds()}}
+			LatencyMS: w.opts.WANLatency.Milliseconds(), Host: host}}
 		w.mu.Lock()
 		w.links[name] = l
 		w.mu.Unlock()
@@ -276,6 +306,9 @@ func (s *Site) connectLink(gw *Gateway) error {
 		return l.errorf("point at %s: %w", u.Host, err)
 	}
 	l.info.Upstream = u.Host
+	if tp := s.world.toxiproxy; tp != nil {
+		l.info.Source = tp.sourceFor(s.Name)
+	}
 	if err := l.setLatency(time.Duration(l.info.LatencyMS) * time.Millisecond); err != nil {
 		return err
 	}

@@ -40,10 +40,15 @@ type spec struct {
 	// its own site's.
 	nets []*subnet
 	host int
-	// ports are published on the host's loopback (besides the container's address).
-	ports   []string
-	logPath string
-	ready   func(ctx context.Context) error
+	// netns, when set, is the container whose network namespace this one joins (its
+	// addresses and published ports): nets, host and ports are then that one's.
+	netns string
+	// ports are published on the host's loopback (besides the container's address), on
+	// a port the engine picks unless hostPorts names one (kept across a restart).
+	ports     []string
+	hostPorts map[string]string
+	logPath   string
+	ready     func(ctx context.Context) error
 	// stopTimeout is the grace period of Stop (default 10 s).
 	stopTimeout time.Duration
 }
@@ -69,6 +74,9 @@ var _ world.Service = (*ctr)(nil)
 func (b *Backend) create(ctx context.Context, sp spec) (*ctr, error) {
 	if _, err := b.engine(ctx); err != nil {
 		return nil, err
+	}
+	if sp.netns != "" {
+		return b.createJoined(ctx, sp)
 	}
 	first := sp.nets[0]
 	exposed := sp.ports
@@ -97,7 +105,7 @@ func (b *Backend) create(ctx context.Context, sp spec) (*ctr, error) {
 			// container reaches another site's service through the host's bridges.
 			h.PortBindings = network.PortMap{}
 			for _, p := range exposed {
-				h.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}
+				h.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: sp.hostPorts[p]}}
 			}
 		},
 		EndpointSettingsModifier: func(m map[string]*network.EndpointSettings) {
@@ -124,6 +132,40 @@ func (b *Backend) create(ctx context.Context, sp spec) (*ctr, error) {
 		if err := b.connect(ctx, c.id, n, sp.host); err != nil {
 			return c, fmt.Errorf("%s: connect to network %s: %w", sp.name, n.name, err)
 		}
+	}
+	return c, nil
+}
+
+// createJoined makes a container in another's network namespace (spec.netns): no
+// network, address or port of its own.
+func (b *Backend) createJoined(ctx context.Context, sp spec) (*ctr, error) {
+	req := testcontainers.ContainerRequest{
+		Image:      sp.image,
+		Name:       containerName(sp.runDir, sp.site, sp.service),
+		Cmd:        sp.cmd,
+		Entrypoint: sp.entrypoint,
+		Env:        sp.env,
+		Labels:     labels(sp.runDir, sp.site, sp.service),
+		ConfigModifier: func(c *container.Config) {
+			c.User, c.WorkingDir = sp.user, sp.workDir
+		},
+		HostConfigModifier: func(h *container.HostConfig) {
+			h.NetworkMode = container.NetworkMode("container:" + sp.netns)
+			for _, p := range sp.binds {
+				h.Mounts = append(h.Mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: p})
+			}
+			for src, dst := range sp.readOnly {
+				h.Mounts = append(h.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: dst, ReadOnly: true})
+			}
+		},
+	}
+	gc, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req})
+	if gc == nil {
+		return nil, fmt.Errorf("%s: create container from %s: %w", sp.name, sp.image, err)
+	}
+	c := &ctr{b: b, id: gc.GetContainerID(), name: sp.name, logPath: sp.logPath, ready: sp.ready, grace: sp.stopTimeout}
+	if err != nil {
+		return c, fmt.Errorf("%s: create container from %s: %w", sp.name, sp.image, err)
 	}
 	return c, nil
 }

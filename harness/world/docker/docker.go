@@ -7,6 +7,12 @@
 // runs on the host with the same gateway.json the container serves with: each site
 // directory is bind-mounted at its own path, so file arguments stay host paths.
 //
+// A gateway's addresses belong to a holder container that only sleeps (the Valkey
+// image's sleep); the gateway joins its network namespace. Stopping or killing a
+// gateway leaves its addresses answering with refusals, as a dead process on a host
+// that stays up does, and its listen.metrics is published on this host's loopback at a
+// port fixed for the run.
+//
 // The testcontainers reaper (Ryuk) cannot be pulled on an engine without a registry:
 // it stays off, and everything is labelled with the run directory (LabelRun) so that
 // Down, and Sweep after a killed run, remove containers, volumes and networks by label.
@@ -19,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,6 +149,9 @@ func (b *Backend) Check(kinds ...world.Kind) error {
 		world.KindCA: b.cfg.Images.StepCA, world.KindPostgres: b.cfg.Images.Postgres,
 		world.KindValkey: b.cfg.Images.Valkey, world.KindGateway: b.cfg.Images.Gateway,
 		world.KindToxiproxy: b.cfg.Images.Toxiproxy,
+	}
+	if slices.Contains(kinds, world.KindGateway) && !slices.Contains(kinds, world.KindValkey) {
+		kinds = append(kinds, world.KindValkey) // a gateway's address holder runs that image
 	}
 	var errs []error
 	for _, k := range kinds {

@@ -23,7 +23,7 @@ const (
 	hostValkey    = 4
 	hostToxiproxy = 5 // on the link network and on every serving site's network
 	hostGateways  = 10
-	hostLast      = 127 // from 128 on, the engine's own
+	hostLast      = 63 // 64-126: this host's source addresses (HostSource); from 128 on, the engine's own
 )
 
 // Ports inside the containers (each has an address of its own, so they never clash).

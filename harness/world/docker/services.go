@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -137,16 +138,48 @@ func (b *Backend) StartGateway(ctx context.Context, s *world.Site, name string, 
 		return nil, fmt.Errorf("site %s: no address left for gateway %s", s.Name, name)
 	}
 	ip := n.addr(host).String()
-	api, fed, metrics := net.JoinHostPort(ip, portAPI), net.JoinHostPort(ip, portFederation), net.JoinHostPort(ip, portMetrics)
-	gw := &world.Gateway{ConfigPath: s.Path(name + ".json"), APIURL: "http://" + api, FederationURL: "https://" + fed, MetricsURL: "http://" + metrics}
+	api, fed := net.JoinHostPort(ip, portAPI), net.JoinHostPort(ip, portFederation)
+	// The world reads listen.metrics through a port published on this host's loopback
+	// only, fixed so that it survives a restart. The engine forwards a published port to
+	// the address of whichever of the container's networks sorts first by name, so the
+	// listener takes every address of the container: its site's network and, for the
+	// requesting site, the link network, where only its own gateways and the link proxy
+	// stand. No peer reaches it, as on the process backend's loopback.
+	metrics := net.JoinHostPort("0.0.0.0", portMetrics)
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("site %s: a loopback port for %s's metrics: %w", s.Name, name, err)
+	}
+	gw := &world.Gateway{ConfigPath: s.Path(name + ".json"), APIURL: "http://" + api, FederationURL: "https://" + fed,
+		MetricsURL: "http://" + net.JoinHostPort("127.0.0.1", metricsPort)}
 	cfg := world.Merge(world.GatewayConfig(s.Name, api, fed, s.CA.URL, s.Valkey.URL), overrides)
 	cfg = world.Merge(cfg, map[string]any{"listen": map[string]any{"metrics": metrics}})
 	if err := world.WriteConfig(gw.ConfigPath, cfg); err != nil {
 		return nil, err
 	}
+	// The gateway's addresses and published ports belong to a holder container that
+	// only sleeps; the gateway joins its network namespace. A stopped or killed gateway
+	// then leaves its addresses up with nothing listening, so a peer dialling it is
+	// refused at once, as when a gateway process dies on a host that stays up, rather
+	// than left to time out on an address gone from the network.
+	holder := spec{name: s.Name + "/" + name + "-net", runDir: s.Run().Dir, site: s.Name, service: name + "-net",
+		image: b.cfg.Images.Valkey, entrypoint: []string{"sleep", "infinity"},
+		nets: nets, host: host, ports: []string{portAPI + "/tcp", portFederation + "/tcp", portMetrics + "/tcp"},
+		hostPorts: map[string]string{portMetrics + "/tcp": metricsPort}, logPath: os.DevNull,
+		ready: func(context.Context) error { return nil }}
+	h, err := b.create(ctx, holder)
+	if err == nil {
+		err = h.Start(ctx)
+	}
+	if err != nil {
+		if h != nil {
+			_ = h.Kill()
+		}
+		return nil, err
+	}
 	sp := spec{name: s.Name + "/" + name, runDir: s.Run().Dir, site: s.Name, service: name, image: b.cfg.Images.Gateway,
 		cmd: []string{"serve", "--config", gw.ConfigPath}, user: user(), workDir: s.Dir, binds: []string{s.Dir},
-		nets: nets, host: host, ports: []string{portAPI + "/tcp", portFederation + "/tcp"}, logPath: s.LogPath(name),
+		netns: h.id, logPath: s.LogPath(name),
 		ready: func(ctx context.Context) error { return world.CheckHealth(ctx, gw.APIURL+"/readyz", nil) }}
 	if bin := s.Run().GatewayBin; static(bin) {
 		sp.readOnly = map[string]string{bin: "/usr/local/bin/gateway"}
@@ -163,7 +196,17 @@ func (b *Backend) StartToxiproxy(ctx context.Context, rw world.Run, logPath stri
 		return nil, err
 	}
 	ip := link.addr(hostToxiproxy).String()
-	t := &world.Toxiproxy{URL: "http://" + net.JoinHostPort(ip, portToxiproxy), LinkHost: ip}
+	t := &world.Toxiproxy{URL: "http://" + net.JoinHostPort(ip, portToxiproxy), LinkHost: ip,
+		Host: link.addr(1).String(), // the bridge: this host's address on the link network
+		// The proxy stands on each serving site's network at the same host number.
+		Source: func(site string) string {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if n, ok := r.nets[site]; ok {
+				return n.addr(hostToxiproxy).String()
+			}
+			return ""
+		}}
 	sp := spec{name: "toxiproxy", runDir: rw.Dir, service: "toxiproxy", image: b.cfg.Images.Toxiproxy,
 		cmd:  []string{"-host=0.0.0.0", "-port=" + portToxiproxy},
 		nets: []*subnet{link}, host: hostToxiproxy, ports: []string{portToxiproxy + "/tcp"}, logPath: logPath,
@@ -193,6 +236,17 @@ func startService[T any](ctx context.Context, b *Backend, sp spec, svc *T, set f
 		return svc, err
 	}
 	return svc, c.Start(ctx)
+}
+
+// freePort is a TCP port free on this host's loopback now.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
 }
 
 func randomHex(n int) string {
