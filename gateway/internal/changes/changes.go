@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -112,9 +113,7 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, handle func(Change), co
 }
 
 // ping asks an idle listening connection to answer within a few seconds.
-func ping(ctx context.Context, c interface {
-	Ping(context.Context) error
-}) error {
+func ping(ctx context.Context, c *pgx.Conn) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return c.Ping(pctx)

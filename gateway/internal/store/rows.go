@@ -209,7 +209,7 @@ func visibleQuery(r resource, own, userID string, teams []string, filters []stri
 	}
 	var arms []string
 	var args []any
-	arm := func(scope string, scopeArg any) {
+	for i, a := range armsOf(own, userID, teams) {
 		from := r.table
 		if sinceFew != nil {
 			// Few rows past the time: take them from (scope, updated_at) and sort
@@ -218,20 +218,14 @@ func visibleQuery(r resource, own, userID string, teams []string, filters []stri
 			// for an hour's rows, so the arm names its index. The rows and their
 			// order are the same either way.
 			by := "_time"
-			if sinceFew[len(arms)] {
+			if sinceFew[i] {
 				by = "_updated"
 			}
-			from += " INDEXED BY " + r.table + "_" + armIndex[scope] + by
+			from += " INDEXED BY " + r.table + "_" + armIndex[a.scope] + by
 		}
 		arms = append(arms, fmt.Sprintf(`SELECT * FROM (SELECT %s FROM %s WHERE %s%s ORDER BY created_at DESC, id DESC LIMIT ?) AS a%d`,
-			r.cols, from, scope, cond, len(arms)))
-		args = append(append(append(args, scopeArg), fargs...), limit)
-	}
-	if own != "" {
-		arm(own, userID)
-	}
-	for _, t := range teams {
-		arm(teamArm, t)
+			r.cols, from, a.scope, cond, i))
+		args = append(append(append(args, a.arg), fargs...), limit)
 	}
 	q := `SELECT ` + r.cols + ` FROM (` + strings.Join(arms, " UNION ") + `) AS visible ORDER BY created_at DESC, id DESC LIMIT ?`
 	return q, append(args, limit)
@@ -278,6 +272,25 @@ const (
 // <table>_<arm>_updated, migrations 00001, 00003 and 00004).
 var armIndex = map[string]string{ownArm: "owner", personalArm: "personal", teamArm: "team"}
 
+// arm is one arm of a list: its scope's condition and that condition's argument.
+type arm struct {
+	scope string
+	arg   any
+}
+
+// armsOf are a list's arms in the one order both the query and sinceArms use: the
+// own (or personal) arm first when there is one, then one per team.
+func armsOf(own, userID string, teams []string) []arm {
+	var arms []arm
+	if own != "" {
+		arms = append(arms, arm{own, userID})
+	}
+	for _, t := range teams {
+		arms = append(arms, arm{teamArm, t})
+	}
+	return arms
+}
+
 // sinceTerm is the updated_since filter's condition.
 const sinceTerm = "updated_at >= ?"
 
@@ -291,17 +304,7 @@ const fewSince = 1000
 // or it sorts a week's worth when most pass. Counting at most fewSince entries of
 // the (scope, updated_at) index costs well under a millisecond and picks the plan.
 func (s *sqlStore) sinceArms(ctx context.Context, r resource, own, userID string, teams []string, since time.Time) ([]bool, error) {
-	type arm struct {
-		scope string
-		arg   any
-	}
-	var arms []arm
-	if own != "" {
-		arms = append(arms, arm{own, userID})
-	}
-	for _, t := range teams {
-		arms = append(arms, arm{teamArm, t})
-	}
+	arms := armsOf(own, userID, teams)
 	few := make([]bool, len(arms))
 	for i, a := range arms {
 		var n int

@@ -75,58 +75,47 @@ func (b *Backend) create(ctx context.Context, sp spec) (*ctr, error) {
 	if _, err := b.engine(ctx); err != nil {
 		return nil, err
 	}
+	req := request(sp)
 	if sp.netns != "" {
-		return b.createJoined(ctx, sp)
+		// In another container's network namespace: no network, address or port of
+		// its own.
+		joined := req.HostConfigModifier
+		req.HostConfigModifier = func(h *container.HostConfig) {
+			joined(h)
+			h.NetworkMode = container.NetworkMode("container:" + sp.netns)
+		}
+		return b.createFrom(ctx, sp, req)
 	}
 	first := sp.nets[0]
 	exposed := sp.ports
 	if len(exposed) == 0 {
 		exposed = []string{"65535/tcp"} // nothing listens there
 	}
-	req := testcontainers.ContainerRequest{
-		Image:      sp.image,
-		Name:       containerName(sp.runDir, sp.site, sp.service),
-		Cmd:        sp.cmd,
-		Entrypoint: sp.entrypoint,
-		Env:        sp.env,
-		Labels:     labels(sp.runDir, sp.site, sp.service),
-		Networks:   []string{first.name},
-		ConfigModifier: func(c *container.Config) {
-			c.User, c.WorkingDir = sp.user, sp.workDir
-		},
-		HostConfigModifier: func(h *container.HostConfig) {
-			for _, p := range sp.binds {
-				h.Mounts = append(h.Mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: p})
-			}
-			for src, dst := range sp.readOnly {
-				h.Mounts = append(h.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: dst, ReadOnly: true})
-			}
-			// testcontainers publishes what is exposed: on loopback only, so that no
-			// container reaches another site's service through the host's bridges.
-			h.PortBindings = network.PortMap{}
-			for _, p := range exposed {
-				h.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: sp.hostPorts[p]}}
-			}
-		},
-		EndpointSettingsModifier: func(m map[string]*network.EndpointSettings) {
-			if sp.host == 0 {
-				return // a one-shot: any address
-			}
-			for _, es := range m {
-				es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: first.addr(sp.host)}
-			}
-		},
+	req.Networks = []string{first.name}
+	mounts := req.HostConfigModifier
+	req.HostConfigModifier = func(h *container.HostConfig) {
+		mounts(h)
+		// testcontainers publishes what is exposed: on loopback only, so that no
+		// container reaches another site's service through the host's bridges.
+		h.PortBindings = network.PortMap{}
+		for _, p := range exposed {
+			h.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: sp.hostPorts[p]}}
+		}
+	}
+	req.EndpointSettingsModifier = func(m map[string]*network.EndpointSettings) {
+		if sp.host == 0 {
+			return // a one-shot: any address
+		}
+		for _, es := range m {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: first.addr(sp.host)}
+		}
 	}
 	// Named ports only: with none, testcontainers would publish each of the image's
 	// on every interface.
 	req.ExposedPorts = exposed
-	gc, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req})
-	if gc == nil {
-		return nil, fmt.Errorf("%s: create container from %s: %w", sp.name, sp.image, err)
-	}
-	c := &ctr{b: b, id: gc.GetContainerID(), name: sp.name, logPath: sp.logPath, ready: sp.ready, grace: sp.stopTimeout}
+	c, err := b.createFrom(ctx, sp, req)
 	if err != nil {
-		return c, fmt.Errorf("%s: create container from %s: %w", sp.name, sp.image, err)
+		return c, err
 	}
 	for _, n := range sp.nets[1:] {
 		if err := b.connect(ctx, c.id, n, sp.host); err != nil {
@@ -136,10 +125,10 @@ func (b *Backend) create(ctx context.Context, sp spec) (*ctr, error) {
 	return c, nil
 }
 
-// createJoined makes a container in another's network namespace (spec.netns): no
-// network, address or port of its own.
-func (b *Backend) createJoined(ctx context.Context, sp spec) (*ctr, error) {
-	req := testcontainers.ContainerRequest{
+// request is what every container of a spec has: image, name, command, environment,
+// labels, user, working directory and mounts (HostConfigModifier: its bind mounts).
+func request(sp spec) testcontainers.ContainerRequest {
+	return testcontainers.ContainerRequest{
 		Image:      sp.image,
 		Name:       containerName(sp.runDir, sp.site, sp.service),
 		Cmd:        sp.cmd,
@@ -150,7 +139,6 @@ func (b *Backend) createJoined(ctx context.Context, sp spec) (*ctr, error) {
 			c.User, c.WorkingDir = sp.user, sp.workDir
 		},
 		HostConfigModifier: func(h *container.HostConfig) {
-			h.NetworkMode = container.NetworkMode("container:" + sp.netns)
 			for _, p := range sp.binds {
 				h.Mounts = append(h.Mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: p})
 			}
@@ -159,6 +147,11 @@ func (b *Backend) createJoined(ctx context.Context, sp spec) (*ctr, error) {
 			}
 		},
 	}
+}
+
+// createFrom creates (does not start) the container of req. A container created
+// with an error is still returned, so that the caller can remove it.
+func (b *Backend) createFrom(ctx context.Context, sp spec, req testcontainers.ContainerRequest) (*ctr, error) {
 	gc, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req})
 	if gc == nil {
 		return nil, fmt.Errorf("%s: create container from %s: %w", sp.name, sp.image, err)
