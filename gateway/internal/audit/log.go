@@ -203,17 +203,18 @@ var insertRows = `INSERT INTO federation_audit_log (` + strings.Join(auditColumn
 // committed when it started, so the read sees every batch committed before the lock
 // was granted); the second inserts the rows and commits.
 func (l *Log) write(ctx context.Context, batch []*pending) error {
-	err := l.writeOnce(ctx, batch)
+	// Nothing was sent that could commit when a pooled connection the server closed
+	// meanwhile (PostgreSQL restarted) fails: the write goes on with the next one. A
+	// restart leaves every idle connection of the pool dead, each failing at once, so
+	// the writer tries as many as the pool holds, and then one more, a fresh one.
 	var open *openError
-	if errors.As(err, &open) {
-		// Nothing was sent that could commit: a pooled connection the server closed
-		// meanwhile (PostgreSQL restarted) fails here first, and a fresh one may work.
-		err = l.writeOnce(ctx, batch)
+	for range l.pool.Config().MaxConns + 1 {
+		err := l.writeOnce(ctx, batch)
+		if !errors.As(err, &open) {
+			return err
+		}
 	}
-	if errors.As(err, &open) {
-		return open.err
-	}
-	return err
+	return open.err
 }
 
 // openError is a failure before the batch's COMMIT was sent: retrying cannot

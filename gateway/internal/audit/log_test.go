@@ -181,3 +181,37 @@ func TestADeadPooledConnectionIsRetriedOnce(t *testing.T) {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 }
+
+// After a restart every idle connection of the pool is dead: the write goes through
+// them all to a live one rather than failing the request it holds.
+func TestEveryDeadPooledConnectionIsPassed(t *testing.T) {
+	l := replicas(t, 1)[0]
+	ctx := context.Background()
+	var held []*pgxpool.Conn
+	for range 4 { // four idle connections in the pool
+		c, err := l.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c.Release()
+	}
+	admin, err := pgx.Connect(ctx, l.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var ended int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended < 4 {
+		t.Fatalf("ended %d of the pool's connections: %v", ended, err)
+	}
+	if err := l.Append(ctx, row(1)); err != nil {
+		t.Fatalf("the write after the pool's connections were ended: %v", err)
+	}
+}
