@@ -372,7 +372,10 @@ var _ = Describe("Search with a peer down", Label("M4"), Serial, func() {
 		home := site("home")
 		gw := shared.Site("work").Gateway
 		Expect(gw.Kill()).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { Expect(gw.Start(ctx)).To(Succeed()) })
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(gw.Start(ctx)).To(Succeed())
+			expectPeerAnswers() // the next spec finds home→work whole again
+		})
 		// no-cache: another spec's entry would answer as stale (M5-2); this one is
 		// about a peer without one.
 		var res api.ListOf[map[string]any]

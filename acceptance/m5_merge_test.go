@@ -64,6 +64,7 @@ func sourceNamed(page api.ListOf[map[string]any], name string) api.SourceStatus 
 var _ = Describe("A merged list (source=all)", Label("M5"), Serial, func() {
 	var local, federated []string
 	BeforeEach(func() {
+		expectPeerAnswers() // a spec before may have left work restarting
 		home, work := site("home"), site("work")
 		local, federated = nil, nil
 		for _, id := range visibleIDs(bgCtx(), home.PostgresURL, "tasks", home.Users[0].Email) {
