@@ -14,6 +14,23 @@ import (
 	"go.step.sm/crypto/pemutil"
 )
 
+// stepPBES2Count is the work factor the CA's files carry outside the tests.
+var stepPBES2Count = pbes2Count
+
+// TestMain lowers the PBKDF2 work factor: each test writes several keys, and 600,000
+// rounds under -race cost seconds apiece. checkProvisionerKey still checks that a key
+// carries the count it was written with.
+func TestMain(m *testing.M) {
+	pbes2Count = 1000
+	os.Exit(m.Run())
+}
+
+func TestPBES2CountIsSteps(t *testing.T) {
+	if stepPBES2Count != 600000 {
+		t.Errorf("provisioner keys are sealed with %d PBKDF2 rounds, want step's 600000", stepPBES2Count)
+	}
+}
+
 func testOptions(t *testing.T) CAOptions {
 	return CAOptions{StepPath: filepath.Join(t.TempDir(), "step"), Name: "Mosaic work CA", DNSNames: []string{"work-ca", "localhost"},
 		Address: ":9000", CAPassword: []byte("ca-pass"), ProvisionerPassword: []byte("prov-pass")}
@@ -100,6 +117,9 @@ func checkProvisionerKey(t *testing.T, name string, pub jose.JSONWebKey, encrypt
 	jwe, err := jose.ParseEncryptedCompact(encrypted, []jose.KeyAlgorithm{jose.PBES2_HS256_A128KW}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	if p2c, _ := jwe.Header.ExtraHeaders["p2c"].(float64); int(p2c) != pbes2Count {
+		t.Errorf("%s: sealed with %v PBKDF2 rounds, want %d", name, jwe.Header.ExtraHeaders["p2c"], pbes2Count)
 	}
 	if _, err := jwe.Decrypt([]byte("wrong")); err == nil {
 		t.Fatalf("%s: the key opens with a wrong password", name)
