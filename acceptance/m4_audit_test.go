@@ -271,7 +271,7 @@ var _ = Describe("Rate limits without Valkey", Label("M4"), Serial, func() {
 })
 
 var _ = Describe("Floods", Label("M4", "security"), func() {
-	It("[M4-9] turn 10,000 unauthenticated requests into a few audit rows, while a forged certificate's refusals are each a row", func(ctx SpecContext) {
+	It("[M4-9] turn 10,000 unauthenticated requests into a few audit rows, while a forged certificate's refusals are each a row", startsFirst, func(ctx SpecContext) {
 		start := time.Now().Add(-time.Second)
 		// Refusals are not held here (EDGE-6 holds them), so 10,000 take seconds, not hours.
 		fed, _, stop := ownGateway(map[string]any{"federation": map[string]any{"rate_limit": map[string]any{

@@ -454,7 +454,7 @@ var _ = Describe("Vector search on a database of its own", Label("M4", "slow"), 
 		Expect(res.Items[0]["id"]).To(Equal(to))
 	}, SpecTimeout(Timeouts.CLI))
 
-	It("[M4-2] with 10⁴ memories the plan uses the HNSW index, and the gateway's own searches scan it", func(ctx SpecContext) {
+	It("[M4-2] with 10⁴ memories the plan uses the HNSW index, and the gateway's own searches scan it", startsFirst, func(ctx SpecContext) {
 		var owner string
 		var teams []string
 		base, dsn, users := standalone(ctx, true, func(dsn string) {

@@ -126,7 +126,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 	var work world.SiteInfo
 	BeforeEach(func() { work = site("work") })
 
-	It("[M6-2] renews through the gateway: a new serial, the old one accepted for the overlap and refused after; a renewal whose answer was lost recovers", func() {
+	It("[M6-2] renews through the gateway: a new serial, the old one accepted for the overlap and refused after; a renewal whose answer was lost recovers", startsFirst, func() {
 		fedURL := shortLived("3m", "30s")
 		g := newGrant(work, fullScope)
 		a := enrolledAt(fedURL, g)
@@ -173,7 +173,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 				HaveField("Detail", ContainSubstring("unclaimed "+b.Leaf.SerialNumber.String()+" revoked")))))
 	})
 
-	It("[M6-2] the requesting gateway renews its peer at renew_at: a steady request loop across it sees no failure", func(ctx SpecContext) {
+	It("[M6-2] the requesting gateway renews its peer at renew_at: a steady request loop across it sees no failure", startsFirst, func(ctx SpecContext) {
 		home := site("home")
 		fedURL := shortLived("3m", "30s")
 		g := newGrant(work, fullScope)
@@ -296,7 +296,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		Expect(out.Crt).NotTo(BeEmpty())
 	})
 
-	It("[M6-5] at the requesting site, a certificate that expired unrenewed is certificate_expired: in peer list and in the peer's source", func(ctx SpecContext) {
+	It("[M6-5] at the requesting site, a certificate that expired unrenewed is certificate_expired: in peer list and in the peer's source", startsFirst, func(ctx SpecContext) {
 		home := site("home")
 		fedURL, _, stopServing := ownGateway(map[string]any{"federation": map[string]any{
 			"client_cert_lifetime": "2m", "renewal_overlap": "30s"}})
@@ -325,7 +325,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 			HaveField("Error", ContainSubstring(api.CodeCertificateExpired)))))
 	})
 
-	It("[M6-5] an expired certificate is refused in the TLS handshake and on a kept-alive connection", func() {
+	It("[M6-5] an expired certificate is refused in the TLS handshake and on a kept-alive connection", startsFirst, func() {
 		fedURL := shortLived("2m", "30s")
 		cert := enrolledAt(fedURL, newGrant(work, fullScope))
 		// Two minutes from now: step-ca backdates a minute.

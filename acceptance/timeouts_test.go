@@ -1,6 +1,10 @@
 package acceptance
 
-import "time"
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+)
 
 // Timeouts lives in one place so a slow machine changes one file, not every spec.
 var Timeouts = struct {
@@ -18,3 +22,9 @@ var Timeouts = struct {
 	CLI:       3 * time.Minute,
 	Poll:      100 * time.Millisecond,
 }
+
+// startsFirst marks specs that mostly wait on a clock (certificates that live minutes,
+// an index build): Ginkgo schedules them before the rest, so they wait while other
+// processes run the short specs, instead of one started last making the whole run
+// wait for it.
+var startsFirst = SpecPriority(1)
