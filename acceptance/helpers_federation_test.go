@@ -136,10 +136,11 @@ func (p peer) listEverything(resource string, limit int) []map[string]any {
 	return nil
 }
 
-// auditOf is a site's federation audit log (the last thousand entries).
+// auditOf is a site's federation audit log, its newest 5,000 rows: with five Ginkgo
+// processes writing, a thousand rows can be seconds old.
 func auditOf(s world.SiteInfo) []api.AuditEntry {
 	GinkgoHelper()
 	var entries []api.AuditEntry
-	cliJSON(s, &entries, "federation", "audit", "list", "--limit", "1000")
+	cliJSON(s, &entries, "federation", "audit", "list", "--limit", "5000")
 	return entries
 }
