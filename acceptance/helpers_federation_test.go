@@ -144,3 +144,10 @@ func auditOf(s world.SiteInfo) []api.AuditEntry {
 	cliJSON(s, &entries, "federation", "audit", "list", "--limit", "5000")
 	return entries
 }
+
+// auditOfGrant is a site's audit rows of one grant (audit list --grant), read on the
+// server: a spec's own rows, however many other specs wrote since.
+func auditOfGrant(s world.SiteInfo, grantID string) []api.AuditEntry {
+	GinkgoHelper()
+	return auditRows(s.Config, "--grant", grantID)
+}

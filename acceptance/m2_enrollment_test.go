@@ -127,7 +127,7 @@ var _ = Describe("Enrollment", Label("M2", "security"), func() {
 		var shown api.Grant
 		cliJSON(work, &shown, "federation", "grant", "show", g.GrantID)
 		Expect(shown.Status).To(Equal("pending"))
-		Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", g.GrantID), HaveField("Reason", api.CodeIssuanceFailed), HaveField("Outcome", api.OutcomeFailed))))
+		Expect(auditOfGrant(work, g.GrantID)).To(ContainElement(And(HaveField("GrantID", g.GrantID), HaveField("Reason", api.CodeIssuanceFailed), HaveField("Outcome", api.OutcomeFailed))))
 	})
 
 	It("[M2-7] lets exactly one of twenty concurrent redemptions of one token through", func() {

@@ -142,7 +142,7 @@ var _ = Describe("The guard's 403s", Label("M3", "security"), func() {
 			var e api.ErrorBody
 			Expect(fedCall(client, work, http.MethodPost, "/list/tasks", api.FedListRequest{}, &e)).To(Equal(http.StatusForbidden))
 			Expect(e.Error.Code).To(Equal(code))
-			Expect(auditOf(work)).To(ContainElement(And(HaveField("GrantID", grantID), HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))))
+			Expect(auditOfGrant(work, grantID)).To(ContainElement(And(HaveField("GrantID", grantID), HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))))
 		},
 		Entry("pending", api.CodeGrantPending, func(p peer) (string, string) {
 			g := newGrant(site("work"), fullScope) // never enrolled

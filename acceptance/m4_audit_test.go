@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -84,11 +85,15 @@ func rateGrant(rate string) peer {
 	return enrolledAs(work, g)
 }
 
+// floodWindow is how long one key's refusals share a summary row (audit.FloodWindow).
+const floodWindow = time.Minute
+
 // statusAt sends one capabilities request as p to a federation listener.
 func statusAt(p peer, fedURL string) (int, http.Header) {
 	GinkgoHelper()
 	resp, err := send(http.MethodGet, fedURL+"/api/federation/v1/capabilities", via(p.client))
 	Expect(err).NotTo(HaveOccurred())
+	_, _ = io.Copy(io.Discard, resp.Body) // read to its end, so the connection is kept for the next
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header
 }
@@ -220,7 +225,9 @@ var _ = Describe("The audit trail", Label("M4", "security"), func() {
 
 var _ = Describe("Rate limits", Label("M4"), func() {
 	It("[M4-7] lets a grant's burst pass, then answers 429 with Retry-After, one limit across two replicas", func() {
-		p := rateGrant("2/s")
+		// Per minute: a token comes back after 30 s, not 500 ms, which three requests
+		// on a loaded machine (each one answered once its audit row is written) can take.
+		p := rateGrant("2/m")
 		replica, _, _ := ownGateway(nil)
 		for i := range 2 {
 			code, _ := statusAt(p, site("work").FederationURL)
@@ -237,7 +244,9 @@ var _ = Describe("Rate limits", Label("M4"), func() {
 var _ = Describe("Rate limits without Valkey", Label("M4"), Serial, func() {
 	It("[M4-8] fall back to each replica's memory at the same rate, say degraded, and share again once Valkey is back", func(ctx SpecContext) {
 		work := shared.Site("work")
-		p := rateGrant("2/s")
+		// Per minute: a token comes back after 30 s, not 500 ms, which three requests
+		// on a loaded machine (each one answered once its audit row is written) can take.
+		p := rateGrant("2/m")
 		replica, _, _ := ownGateway(nil)
 		main := site("work").FederationURL
 		burst := func(to ...string) []int {
@@ -284,9 +293,13 @@ var _ = Describe("Floods", Label("M4", "security"), func() {
 		for range 10000 {
 			resp, err := send(http.MethodGet, fed+"/api/federation/v1/capabilities", via(anon))
 			Expect(err).NotTo(HaveOccurred())
+			_, _ = io.Copy(io.Discard, resp.Body) // read to its end: one kept connection, not 10,000 handshakes
 			resp.Body.Close()
 			codes[resp.StatusCode]++
 		}
+		// Each reason's refusals share one row per flood window (a minute): on a slow
+		// machine the 10,000 may span a second window.
+		windows := int(time.Since(start)/floodWindow) + 1
 		Expect(codes[http.StatusUnauthorized] + codes[http.StatusTooManyRequests]).To(Equal(10000))
 		Expect(codes[http.StatusTooManyRequests]).To(BeNumerically(">", 9000), "the address is limited")
 
@@ -312,7 +325,7 @@ var _ = Describe("Floods", Label("M4", "security"), func() {
 		var rows, total int
 		Expect(conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(count), 0) FROM federation_audit_log
 			WHERE client_addr = '127.0.0.2' AND at >= $1`, start).Scan(&rows, &total)).To(Succeed())
-		Expect(rows).To(BeNumerically("<=", 6), "a few rows: the first of each reason and summaries")
+		Expect(rows).To(BeNumerically("<=", 2*2*windows+2), "a few rows: per reason (two) and window, its first and a summary")
 		Expect(total).To(Equal(10000), "the summaries count every refusal")
 		var forgedRows int
 		Expect(conn.QueryRow(ctx, `SELECT count(*) FROM federation_audit_log

@@ -33,7 +33,10 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 		workX.Config = workCfg
 		homeAPI := ownHomeGateway(telemetry) // home's database: it sees the peer added below
 
-		By("home's demo user enrolling at that work gateway, through the CLI")
+		// home's users[3], whose peers specs come and go (M2-6, M6-5): other specs count
+		// the demo user's sources, and this peer would be one more while it lasts.
+		owner := home.Users[3]
+		By("a user of home's enrolling at that work gateway, through the CLI")
 		name := uniqueName("traced")
 		cliJSON(workX, &api.Peer{}, "federation", "peer", "create", "--name", name)
 		var g api.GrantCreated
@@ -41,19 +44,19 @@ var _ = Describe("M5 telemetry (SPEC §6c)", func() {
 			"--scope", scopeFile(fullScope))
 		Expect(g.EnrollmentURL).To(HavePrefix(workFed))
 		add := cliStdin(home, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", name,
-			"--local-user", home.Users[0].Email, "--json")
+			"--local-user", owner.Email, "--json")
 		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
 		// The peer outlives this spec's gateways in home's database: removed after it,
-		// so the demo user's source=all in other specs never reaches a stopped gateway.
+		// so the owner's source=all in other specs never reaches a stopped gateway.
 		DeferCleanup(func() {
-			cliJSON(home, &api.Peer{}, "federation", "peer", "remove", name, "--local-user", home.Users[0].Email)
+			cliJSON(home, &api.Peer{}, "federation", "peer", "remove", name, "--local-user", owner.Email)
 		})
 
 		By("one request through home to that peer, in a trace the caller chose")
 		traceparent, trace := inTrace()
 		var l api.ListOf[map[string]any]
 		Expect(call(http.MethodGet, homeAPI+"/api/v1/tasks?source=federated:"+name+"&limit=2", &l,
-			bearer(home.Users[0].Token), traceparent)).To(Equal(http.StatusOK))
+			bearer(owner.Token), traceparent)).To(Equal(http.StatusOK))
 		Expect(l.Items).NotTo(BeEmpty(), "work's rows came through")
 
 		By("the receiver holding home's spans and work's stage spans, all in that trace")

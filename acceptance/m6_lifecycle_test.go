@@ -66,7 +66,7 @@ var _ = Describe("Certificate lifecycle", Label("M6", "security"), func() {
 		_, err := send(http.MethodGet, work.FederationURL+"/api/federation/v1/capabilities", via(mtlsClient(work, &p.cert)))
 		Expect(err).To(MatchError(ContainSubstring("bad certificate")))
 		// The refusal on the kept-alive connection has its audit row.
-		Expect(auditOf(work)).To(ContainElement(SatisfyAll(
+		Expect(auditOfGrant(work, p.grant.GrantID)).To(ContainElement(SatisfyAll(
 			HaveField("GrantID", p.grant.GrantID), HaveField("Reason", api.CodeCertificateRevoked))))
 	})
 
@@ -166,7 +166,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		Expect(codeWith(withC, fedURL)).To(Equal("ok"))
 		Expect(codeWith(mtlsClient(work, &c), work.FederationURL)).To(Equal("ok"), "every listener of the site accepts it")
 
-		Expect(auditOf(work)).To(ContainElements(
+		Expect(auditOfGrant(work, g.GrantID)).To(ContainElements(
 			SatisfyAll(HaveField("GrantID", g.GrantID), HaveField("Verb", "renew"), HaveField("Outcome", api.OutcomeAllowed),
 				HaveField("Detail", "serial "+b.Leaf.SerialNumber.String()+" replaces "+a.Leaf.SerialNumber.String())),
 			SatisfyAll(HaveField("GrantID", g.GrantID), HaveField("Verb", "renew"), HaveField("Outcome", api.OutcomeAllowed),
@@ -227,10 +227,10 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		for serial := range oldSerial {
 			Expect(states[serial]).To(Equal("previous"))
 		}
-		Expect(auditOf(home)).To(ContainElement(SatisfyAll(HaveField("Direction", "outbound"), HaveField("Verb", "renew"),
+		Expect(auditOfGrant(home, g.GrantID)).To(ContainElement(SatisfyAll(HaveField("Direction", "outbound"), HaveField("Verb", "renew"),
 			HaveField("Peer", name), HaveField("GrantID", g.GrantID), HaveField("Outcome", api.OutcomeAllowed),
 			HaveField("At", BeTemporally(">=", *before.RenewAt)))))
-		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("Direction", "inbound"), HaveField("Verb", "renew"),
+		Expect(auditOfGrant(work, g.GrantID)).To(ContainElement(SatisfyAll(HaveField("Direction", "inbound"), HaveField("Verb", "renew"),
 			HaveField("GrantID", g.GrantID), HaveField("Outcome", api.OutcomeAllowed))))
 	})
 
@@ -245,7 +245,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 			Expect(status).To(Equal(http.StatusForbidden))
 			Expect(got).To(Equal(code))
 			Expect(serialStates(work, p.grant.GrantID)).To(HaveLen(1), "no certificate was issued")
-			Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
+			Expect(auditOfGrant(work, p.grant.GrantID)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
 				HaveField("Reason", code), HaveField("Outcome", api.OutcomeDenied))))
 		},
 		Entry("revoked", api.CodeGrantRevoked, func(p peer) {
@@ -271,7 +271,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 		Expect(status).To(Equal(http.StatusUnauthorized))
 		Expect(code).To(Equal(api.CodeCertificateRevoked))
 		Expect(serialStates(work, p.grant.GrantID)).To(HaveLen(1), "no certificate was issued")
-		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
+		Expect(auditOfGrant(work, p.grant.GrantID)).To(ContainElement(SatisfyAll(HaveField("GrantID", p.grant.GrantID), HaveField("Verb", "renew"),
 			HaveField("Reason", api.CodeCertificateRevoked))))
 	})
 
@@ -337,7 +337,7 @@ var _ = Describe("Certificate renewal", Label("M6", "security"), func() {
 			Should(Equal(api.CodeCertificateExpired))
 		Expect(time.Now()).To(BeTemporally(">=", cert.Leaf.NotAfter))
 		Expect(codeWith(mtlsClient(work, &cert), fedURL)).To(Equal(refusedInHandshake))
-		Expect(auditOf(work)).To(ContainElement(SatisfyAll(HaveField("GrantID", extValues(cert.Leaf, api.OIDGrantID)[0]),
+		Expect(auditOfGrant(work, extValues(cert.Leaf, api.OIDGrantID)[0])).To(ContainElement(SatisfyAll(HaveField("GrantID", extValues(cert.Leaf, api.OIDGrantID)[0]),
 			HaveField("Reason", api.CodeCertificateExpired))))
 	})
 })
