@@ -142,7 +142,9 @@ var _ = Describe("Many users on each site", Label("M7", "security"), func() {
 		add := cliStdin(home, g.EnrollmentURL, "federation", "peer", "add", "-", "--name", atHome, "--local-user", william.Email, "--json")
 		Expect(add.ExitCode()).To(Equal(0), string(add.Err.Contents()))
 		// william's peers stay the harness's one for the specs after this
-		DeferCleanup(func() { cliJSON(home, &api.Peer{}, "federation", "peer", "remove", atHome, "--local-user", william.Email) })
+		DeferCleanup(func() {
+			cliJSON(home, &api.Peer{}, "federation", "peer", "remove", atHome, "--local-user", william.Email)
+		})
 
 		personal := grantRows(subject)
 		for _, r := range []string{"tasks", "notes"} {
