@@ -163,15 +163,8 @@ func TestADeadPooledConnectionIsRetriedOnce(t *testing.T) {
 	if err := l.Append(ctx, row(1)); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, l.pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var ended int
-	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended == 0 {
-		t.Fatalf("ended %d of the pool's connections: %v", ended, err)
+	if ended := endConnections(t, l); ended == 0 {
+		t.Fatal("ended none of the pool's connections")
 	}
 	if err := l.Append(ctx, row(2)); err != nil {
 		t.Fatalf("the write after its connection was ended: %v", err)
@@ -201,6 +194,19 @@ func TestEveryDeadPooledConnectionIsPassed(t *testing.T) {
 		}
 		c.Release()
 	}
+	if ended := endConnections(t, l); ended < 4 {
+		t.Fatalf("ended %d of the pool's connections, want 4", ended)
+	}
+	if err := l.Append(ctx, row(1)); err != nil {
+		t.Fatalf("the write after the pool's connections were ended: %v", err)
+	}
+}
+
+// endConnections ends every other connection to the log's database, as a PostgreSQL
+// restart or an administrator's pg_terminate_backend does, and says how many.
+func endConnections(t *testing.T, l *Log) int {
+	t.Helper()
+	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, l.pool.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +214,8 @@ func TestEveryDeadPooledConnectionIsPassed(t *testing.T) {
 	defer admin.Close(ctx)
 	var ended int
 	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended < 4 {
-		t.Fatalf("ended %d of the pool's connections: %v", ended, err)
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil {
+		t.Fatal(err)
 	}
-	if err := l.Append(ctx, row(1)); err != nil {
-		t.Fatalf("the write after the pool's connections were ended: %v", err)
-	}
+	return ended
 }
